@@ -1,0 +1,1 @@
+"""JAX/Brax re-creation of imitation.scripts.train_rl."""

@@ -1,0 +1,191 @@
+"""The config schema (every field, with its meaning and default) and its validation.
+
+Environment configs in `configs/` start from `base_config()` and override
+what they tune. `validate` runs once on the resolved config, before anything
+is compiled, and names the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import ml_collections
+from ml_collections import config_dict
+
+from jaxrl_expert import envs
+from jaxrl_expert.networks import ACTIVATIONS
+
+LR_SCHEDULES = ("constant", "linear")
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """imitation's train_rl defaults (SB3 PPO underneath) on seals/CartPole-v0."""
+    config = ml_collections.ConfigDict()
+    config.env_id = "seals/CartPole-v0"  # any id from jaxrl_expert.envs.ENV_IDS
+    config.env_kwargs = ml_collections.ConfigDict()  # passed to envs.make(env_id, **env_kwargs)
+    config.seed = 0  # one seed fixes everything: init, env resets, sampling, shuffling
+    config.total_timesteps = 1_000_000  # env steps to train for (rounded up to whole iterations)
+    config.normalize_reward = True  # VecNormalize-style reward scaling by the return's std
+    config.normalize_kwargs = ml_collections.ConfigDict(
+        {
+            "norm_obs": False,  # policy-owned running observation normalization
+            "clip_obs": 10.0,  # normalized observations are clipped to +-clip_obs
+            "clip_reward": 10.0,  # normalized rewards are clipped to +-clip_reward
+            "gamma": 0.99,  # discount of the return whose variance scales rewards
+            "epsilon": 1e-8,  # added to variances before the square root
+        }
+    )
+    config.n_episodes_eval = 50  # episodes of the final policy behind the returned stats
+    config.log_interval = 1  # PPO iterations per console line / TensorBoard point
+
+    config.ppo = ppo = ml_collections.ConfigDict()
+    ppo.n_envs = 8  # parallel environments (SB3 / imitation num_vec)
+    ppo.n_steps = 256  # steps per env per iteration; batch = n_envs * n_steps
+    ppo.batch_size = 64  # minibatch size; must divide n_envs * n_steps
+    ppo.n_epochs = 10  # passes over each batch
+    ppo.learning_rate = 3e-4  # Adam step size (initial value for a linear schedule)
+    ppo.lr_schedule = "constant"  # 'constant' or 'linear' (SB3 lin_: decays to 0 at the end)
+    ppo.gamma = 0.99  # discount
+    ppo.gae_lambda = 0.95  # GAE lambda
+    ppo.clip_range = 0.2  # PPO ratio clip
+    ppo.clip_range_vf = config_dict.placeholder(float)  # value clip around old values; None: off
+    ppo.ent_coef = 0.0  # entropy bonus weight
+    ppo.vf_coef = 0.5  # value loss weight
+    ppo.max_grad_norm = 0.5  # global gradient-norm clip
+    ppo.normalize_advantage = True  # per-minibatch advantage standardization
+    ppo.net_arch = ml_collections.ConfigDict({"pi": (32, 32), "vf": (32, 32)})  # hidden sizes
+    ppo.activation = "tanh"  # one of networks.ACTIVATIONS
+    ppo.ortho_init = True  # orthogonal init with SB3's gains
+    ppo.log_std_init = 0.0  # initial log std of Gaussian policies
+    return config
+
+
+def _schema_keys(node: Any, prefix: str = "") -> set[str]:
+    keys = set()
+    for name, value in node.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, ml_collections.ConfigDict) and name != "env_kwargs":
+            keys |= _schema_keys(value, path + ".")
+        else:
+            keys.add(path)
+    return keys
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Mapping[str, Any]) -> None:
+    """Sets `overrides` in place; nested mappings (`ppo={...}`) merge; unknown keys fail."""
+    for name, value in overrides.items():
+        if name not in config:
+            raise ValueError(f"unknown config field {name!r}; known fields: {sorted(config.keys())}")
+        current = config[name]
+        if isinstance(current, ml_collections.ConfigDict) and isinstance(value, Mapping):
+            if name == "env_kwargs":
+                config[name] = ml_collections.ConfigDict(dict(value))
+            else:
+                apply_overrides(current, value)
+        else:
+            with config.ignore_type():
+                config[name] = value
+
+
+class _Checker:
+    """Collects what is wrong with a config field by field."""
+
+    def __init__(self, config: ml_collections.ConfigDict) -> None:
+        self.config = config
+
+    def get(self, path: str) -> Any:
+        node = self.config
+        for part in path.split("."):
+            node = node[part]
+        return node
+
+    def fail(self, path: str, allowed: str) -> None:
+        raise ValueError(f"config.{path}={self.get(path)!r} is invalid; must be {allowed}")
+
+    def integer(self, path: str, minimum: int | None = None) -> None:
+        value = self.get(path)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(path, "an int" + (f" >= {minimum}" if minimum is not None else ""))
+        if minimum is not None and value < minimum:
+            self.fail(path, f"an int >= {minimum}")
+
+    def number(self, path: str, low: float | None = None, high: float | None = None,
+               low_open: bool = False) -> None:
+        value = self.get(path)
+        bounds = f" in {'(' if low_open else '['}{low}, {high}]" if low is not None else ""
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self.fail(path, "a finite number" + bounds)
+        if low is not None and (value < low or (low_open and value == low)):
+            self.fail(path, "a finite number" + bounds)
+        if high is not None and value > high:
+            self.fail(path, "a finite number" + bounds)
+
+    def boolean(self, path: str) -> None:
+        if not isinstance(self.get(path), bool):
+            self.fail(path, "True or False")
+
+    def choice(self, path: str, allowed: tuple[str, ...]) -> None:
+        if self.get(path) not in allowed:
+            self.fail(path, f"one of {list(allowed)}")
+
+
+def validate(config: ml_collections.ConfigDict) -> envs.Env:
+    """Checks every field of a resolved config; returns the env it describes.
+
+    Raises ValueError naming the field, the value and what is allowed.
+    """
+    unknown = _schema_keys(config) - _schema_keys(base_config())
+    if unknown:
+        raise ValueError(
+            f"unknown config fields {sorted(unknown)}; known: {sorted(_schema_keys(base_config()))}"
+        )
+    check = _Checker(config)
+    check.choice("env_id", envs.ENV_IDS)
+    check.integer("seed", 0)
+    check.integer("total_timesteps", 1)
+    check.boolean("normalize_reward")
+    check.boolean("normalize_kwargs.norm_obs")
+    check.number("normalize_kwargs.clip_obs", 0, None, low_open=True)
+    check.number("normalize_kwargs.clip_reward", 0, None, low_open=True)
+    check.number("normalize_kwargs.gamma", 0, 1)
+    check.number("normalize_kwargs.epsilon", 0, None, low_open=True)
+    check.integer("n_episodes_eval", 1)
+    check.integer("log_interval", 1)
+
+    check.integer("ppo.n_envs", 1)
+    check.integer("ppo.n_steps", 1)
+    check.integer("ppo.batch_size", 2)
+    batch = config.ppo.n_envs * config.ppo.n_steps
+    if batch % config.ppo.batch_size:
+        check.fail(
+            "ppo.batch_size",
+            f"a divisor of n_envs * n_steps = {config.ppo.n_envs} * {config.ppo.n_steps} = {batch}",
+        )
+    check.integer("ppo.n_epochs", 1)
+    check.number("ppo.learning_rate", 0, None, low_open=True)
+    check.choice("ppo.lr_schedule", LR_SCHEDULES)
+    check.number("ppo.gamma", 0, 1)
+    check.number("ppo.gae_lambda", 0, 1)
+    check.number("ppo.clip_range", 0, None, low_open=True)
+    if config.ppo.clip_range_vf is not None:
+        check.number("ppo.clip_range_vf", 0, None, low_open=True)
+    check.number("ppo.ent_coef", 0)
+    check.number("ppo.vf_coef", 0)
+    check.number("ppo.max_grad_norm", 0, None, low_open=True)
+    check.boolean("ppo.normalize_advantage")
+    for head in ("pi", "vf"):
+        sizes = config.ppo.net_arch[head]
+        if not isinstance(sizes, tuple | list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes
+        ):
+            check.fail(f"ppo.net_arch.{head}", "a sequence of positive ints, e.g. (64, 64)")
+    check.choice("ppo.activation", tuple(ACTIVATIONS))
+    check.boolean("ppo.ortho_init")
+    check.number("ppo.log_std_init")
+
+    try:
+        return envs.make(config.env_id, **config.env_kwargs.to_dict())
+    except ValueError as e:
+        raise ValueError(f"config.env_kwargs for {config.env_id}: {e}") from None

@@ -1,0 +1,120 @@
+"""The one functional environment interface every backend implements.
+
+An environment is a pair of pure functions over an `EnvState` pytree:
+`reset(key) -> state` and `step(state, action) -> state`. Both jit and vmap.
+The state carries the last transition's reward and its done flag split into
+`terminated` (a true end: do not bootstrap) and `truncated` (a time limit:
+bootstrap from `final_obs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """A continuous space; bounds are flat tuples so the space stays hashable."""
+
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    shape: tuple[int, ...]
+
+    @classmethod
+    def from_bounds(cls, low: Any, high: Any, shape: tuple[int, ...]) -> Box:
+        low = np.broadcast_to(np.asarray(low, np.float32), shape)
+        high = np.broadcast_to(np.asarray(high, np.float32), shape)
+        return cls(tuple(low.ravel().tolist()), tuple(high.ravel().tolist()), tuple(shape))
+
+    @property
+    def low_array(self) -> np.ndarray:
+        return np.asarray(self.low, np.float32).reshape(self.shape)
+
+    @property
+    def high_array(self) -> np.ndarray:
+        return np.asarray(self.high, np.float32).reshape(self.shape)
+
+    def to_json(self) -> dict:
+        return {"type": "Box", "low": list(self.low), "high": list(self.high), "shape": list(self.shape)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Discrete:
+    """A finite set of actions {0, ..., n-1}."""
+
+    n: int
+    shape: tuple[int, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"type": "Discrete", "n": self.n}
+
+
+Space = Box | Discrete
+
+
+def space_from_json(spec: dict) -> Space:
+    """Inverse of `Space.to_json` (used by saved policies' metadata)."""
+    if spec["type"] == "Discrete":
+        return Discrete(int(spec["n"]))
+    if spec["type"] == "Box":
+        return Box(tuple(spec["low"]), tuple(spec["high"]), tuple(spec["shape"]))
+    raise ValueError(f"unknown space type {spec['type']!r}; allowed: 'Box', 'Discrete'")
+
+
+@struct.dataclass
+class EnvState:
+    """Everything an environment carries between steps.
+
+    `episode_return`/`episode_length` belong to the episode the last transition
+    is part of: on a done step they hold the finished episode's totals while
+    `obs` is already the first observation of the next episode.
+    """
+
+    core: Any  # backend physics state
+    obs: jax.Array  # observation to act on
+    reward: jax.Array  # reward of the last transition (float32)
+    terminated: jax.Array  # last transition ended the episode for real (bool)
+    truncated: jax.Array  # last transition hit a time limit (bool)
+    final_obs: jax.Array  # true next observation of the last transition, before any reset
+    time: jax.Array  # steps taken in the current episode (int32)
+    episode_return: jax.Array  # ground-truth return of the last transition's episode
+    episode_length: jax.Array  # length of the last transition's episode (int32)
+    key: jax.Array  # randomness for stochastic dynamics and resets
+
+    @property
+    def done(self) -> jax.Array:
+        return jnp.logical_or(self.terminated, self.truncated)
+
+
+def initial_state(core: Any, obs: jax.Array, key: jax.Array) -> EnvState:
+    """The state right after a reset: no transition yet."""
+    obs = jnp.asarray(obs, jnp.float32)
+    return EnvState(
+        core=core,
+        obs=obs,
+        reward=jnp.zeros((), jnp.float32),
+        terminated=jnp.zeros((), bool),
+        truncated=jnp.zeros((), bool),
+        final_obs=obs,
+        time=jnp.zeros((), jnp.int32),
+        episode_return=jnp.zeros((), jnp.float32),
+        episode_length=jnp.zeros((), jnp.int32),
+        key=key,
+    )
+
+
+class Env(Protocol):
+    """What `envs.make` returns. Implementations are immutable and hashable."""
+
+    observation_space: Box
+    action_space: Space
+
+    def reset(self, key: jax.Array) -> EnvState: ...
+
+    def step(self, state: EnvState, action: jax.Array) -> EnvState: ...

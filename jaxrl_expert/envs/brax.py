@@ -1,0 +1,108 @@
+"""Brax environments (physics only; we never use `brax.training`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl_expert.envs.base import Box, EnvState, initial_state
+
+BRAX_NAMES = (
+    "ant",
+    "halfcheetah",
+    "hopper",
+    "humanoid",
+    "humanoidstandup",
+    "inverted_pendulum",
+    "inverted_double_pendulum",
+    "pusher",
+    "reacher",
+    "swimmer",
+    "walker2d",
+)
+BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
+
+# seals' MuJoCo v1 variants: fixed horizon (no early termination) and the
+# position kept in the observation.
+_SEALS_BRAX = {
+    "seals/Ant-v1": ("ant", True),
+    "seals/HalfCheetah-v1": ("halfcheetah", False),
+    "seals/Hopper-v1": ("hopper", True),
+    "seals/Humanoid-v1": ("humanoid", True),
+    "seals/Swimmer-v1": ("swimmer", False),
+    "seals/Walker2d-v1": ("walker2d", True),
+}
+SEALS_BRAX_IDS = tuple(_SEALS_BRAX)
+
+
+def seals_brax_kwargs(env_id: str) -> tuple[str, dict[str, Any]]:
+    """The Brax env name and constructor kwargs that make a seals-style variant."""
+    name, has_termination = _SEALS_BRAX[env_id]
+    kwargs: dict[str, Any] = {"exclude_current_positions_from_observation": False}
+    if has_termination:
+        kwargs["terminate_when_unhealthy"] = False
+    return name, kwargs
+
+
+class BraxEnv:
+    """A Brax env; each step applies the action `action_repeat` times, summing rewards."""
+
+    def __init__(
+        self,
+        name: str,
+        backend: str = "generalized",
+        episode_length: int = 1000,
+        action_repeat: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        from brax import envs as brax_envs  # slow import; only when a Brax env is asked for
+
+        if backend not in BRAX_BACKENDS:
+            raise ValueError(f"env_kwargs.backend={backend!r} is not allowed; use one of {BRAX_BACKENDS}")
+        if not (isinstance(episode_length, int) and episode_length > 0):
+            raise ValueError(f"env_kwargs.episode_length={episode_length!r}; must be a positive int")
+        if not (isinstance(action_repeat, int) and action_repeat > 0):
+            raise ValueError(f"env_kwargs.action_repeat={action_repeat!r}; must be a positive int")
+        try:
+            self._env = brax_envs.get_environment(name, backend=backend, **kwargs)
+        except TypeError as e:
+            raise ValueError(f"env_kwargs {sorted(kwargs)} rejected by brax/{name}: {e}") from None
+        self.env_id = f"brax/{name}"
+        self.action_repeat = action_repeat
+        # Brax's EpisodeWrapper counts physics steps: each env step is action_repeat of them.
+        self.max_episode_steps = math.ceil(episode_length / action_repeat)
+        big = np.finfo(np.float32).max
+        self.observation_space = Box.from_bounds(-big, big, (self._env.observation_size,))
+        ctrl_range = np.asarray(self._env.sys.actuator.ctrl_range, np.float32)
+        limited = np.asarray(self._env.sys.actuator_ctrllimited, bool) if hasattr(
+            self._env.sys, "actuator_ctrllimited"
+        ) else np.ones(len(ctrl_range), bool)
+        low = np.where(limited, ctrl_range[:, 0], -1.0)
+        high = np.where(limited, ctrl_range[:, 1], 1.0)
+        self.action_space = Box.from_bounds(low, high, (self._env.action_size,))
+
+    def reset(self, key: jax.Array) -> EnvState:
+        key, reset_key = jax.random.split(key)
+        core = self._env.reset(reset_key)
+        return initial_state(core, core.obs, key)
+
+    def step(self, state: EnvState, action: jax.Array) -> EnvState:
+        def physics_step(core, _):
+            core = self._env.step(core, action)
+            return core, core.reward
+
+        core, rewards = jax.lax.scan(physics_step, state.core, None, length=self.action_repeat)
+        obs = jnp.asarray(core.obs, jnp.float32)
+        return state.replace(
+            core=core,
+            obs=obs,
+            final_obs=obs,
+            reward=jnp.sum(rewards).astype(jnp.float32),
+            terminated=core.done > 0.5,
+            truncated=jnp.zeros((), bool),
+            time=state.time + 1,
+        )

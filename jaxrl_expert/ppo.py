@@ -1,0 +1,295 @@
+"""PPO as pure functions over one `TrainState` pytree (SB3's algorithm and names).
+
+`make_train(config, env)` returns `init(key) -> TrainState` and
+`train(state, n_iterations) -> (state, metrics)`: one jittable program that
+runs whole PPO iterations (rollout scan, GAE, shuffled minibatch epochs) with
+no host sync. Read `iteration` top to bottom for the algorithm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import struct
+
+from jaxrl_expert.envs import Env, EnvState
+from jaxrl_expert.networks import ActorCritic, env_action, make_actor_critic
+from jaxrl_expert.normalize import RewardNormState, RunningMeanStd, normalize_reward
+
+
+@struct.dataclass
+class TrainState:
+    """Everything that changes during training."""
+
+    params: Any  # actor-critic parameters
+    opt_state: Any  # optimizer state (Adam moments, step count)
+    obs_rms: RunningMeanStd  # policy-owned observation statistics
+    reward_norm: RewardNormState  # VecNormalize reward statistics (training only)
+    env_state: EnvState  # the n_envs environments, batched
+    key: jax.Array
+    iteration: jax.Array  # PPO iterations done (int32; timesteps = iteration * batch)
+
+
+class Transition(NamedTuple):
+    """One vectorized env step, as the rollout scan stacks it to (n_steps, n_envs, ...)."""
+
+    obs: jax.Array  # raw observation the action was chosen on
+    action: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    reward: jax.Array  # training reward (normalized when normalize_reward)
+    done: jax.Array
+    truncated: jax.Array
+    final_obs: jax.Array
+    episode_return: jax.Array  # ground-truth totals, valid where done
+    episode_length: jax.Array
+
+
+METRIC_NAMES = (
+    "episodes",
+    "episode_return_sum",
+    "episode_length_sum",
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "approx_kl",
+    "clip_fraction",
+    "iterations",
+)
+
+
+class Trainer(NamedTuple):
+    init: Callable[[jax.Array], TrainState]
+    train: Callable[[TrainState, jax.Array], tuple[TrainState, dict[str, jax.Array]]]
+    network: ActorCritic
+    normalize_obs: Callable[[RunningMeanStd, jax.Array], jax.Array]
+
+
+def make_network(config: ml_collections.ConfigDict, env: Env) -> ActorCritic:
+    ppo = config.ppo
+    return make_actor_critic(
+        env.action_space,
+        ppo.net_arch.pi,
+        ppo.net_arch.vf,
+        ppo.activation,
+        ppo.ortho_init,
+        ppo.log_std_init,
+    )
+
+
+def make_obs_normalizer(
+    config: ml_collections.ConfigDict,
+) -> Callable[[RunningMeanStd, jax.Array], jax.Array]:
+    """What the policy applies to raw observations (identity unless norm_obs)."""
+    kwargs = config.normalize_kwargs
+    if not kwargs.norm_obs:
+        return lambda rms, obs: obs
+    return lambda rms, obs: rms.normalize(obs, kwargs.epsilon, kwargs.clip_obs)
+
+
+def batch_size(config: ml_collections.ConfigDict) -> int:
+    """Environment steps per PPO iteration."""
+    return config.ppo.n_envs * config.ppo.n_steps
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    ppo = config.ppo
+    updates_per_iteration = ppo.n_epochs * (batch_size(config) // ppo.batch_size)
+
+    def learning_rate(count: jax.Array) -> jax.Array:
+        if ppo.lr_schedule == "constant":
+            return jnp.asarray(ppo.learning_rate, jnp.float32)
+        # SB3: lr * progress_remaining, with progress measured after each rollout.
+        iteration = count // updates_per_iteration + 1
+        remaining = 1.0 - iteration * batch_size(config) / config.total_timesteps
+        return ppo.learning_rate * jnp.maximum(remaining, 0.0)
+
+    return optax.chain(
+        optax.clip_by_global_norm(ppo.max_grad_norm),
+        optax.adam(learning_rate, eps=1e-5),  # SB3's Adam epsilon
+    )
+
+
+def gae(
+    rewards: jax.Array,
+    values: jax.Array,
+    dones: jax.Array,
+    last_value: jax.Array,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[jax.Array, jax.Array]:
+    """Generalized advantage estimation over the time axis; returns (advantages, returns)."""
+
+    def backward(carry, step):
+        next_advantage, next_value = carry
+        reward, value, done = step
+        nonterminal = 1.0 - done
+        delta = reward + gamma * next_value * nonterminal - value
+        advantage = delta + gamma * gae_lambda * nonterminal * next_advantage
+        return (advantage, value), advantage
+
+    init = (jnp.zeros_like(last_value), last_value)
+    _, advantages = jax.lax.scan(backward, init, (rewards, values, dones), reverse=True)
+    return advantages, advantages + values
+
+
+def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
+    """Builds the pure PPO functions for a validated config."""
+    ppo = config.ppo
+    norm = config.normalize_kwargs
+    network = make_network(config, env)
+    optimizer = make_optimizer(config)
+    normalize_obs = make_obs_normalizer(config)
+    n_minibatches = batch_size(config) // ppo.batch_size
+    step_envs = jax.vmap(env.step)
+
+    def init(key: jax.Array) -> TrainState:
+        key, net_key, env_key = jax.random.split(key, 3)
+        obs_shape = env.observation_space.shape
+        params = network.init(net_key, jnp.zeros(obs_shape, jnp.float32))
+        env_state = jax.vmap(env.reset)(jax.random.split(env_key, ppo.n_envs))
+        return TrainState(
+            params=params,
+            opt_state=optimizer.init(params),
+            obs_rms=RunningMeanStd.create(obs_shape),
+            reward_norm=RewardNormState.create(ppo.n_envs),
+            env_state=env_state,
+            key=key,
+            iteration=jnp.zeros((), jnp.int32),
+        )
+
+    def rollout_step(carry, _):
+        state, key = carry
+        key, action_key = jax.random.split(key)
+        obs = state.env_state.obs
+        dist, value = network.apply(state.params, normalize_obs(state.obs_rms, obs))
+        action = dist.sample(action_key)
+        next_env = step_envs(state.env_state, env_action(action, env.action_space))
+        reward_norm, reward = state.reward_norm, next_env.reward
+        if config.normalize_reward:
+            reward_norm, reward = normalize_reward(
+                reward_norm,
+                reward,
+                next_env.done,
+                gamma=norm.gamma,
+                epsilon=norm.epsilon,
+                clip_reward=norm.clip_reward,
+            )
+        transition = Transition(
+            obs=obs,
+            action=action,
+            log_prob=dist.log_prob(action),
+            value=value,
+            reward=reward,
+            done=next_env.done,
+            truncated=next_env.truncated,
+            final_obs=next_env.final_obs,
+            episode_return=next_env.episode_return,
+            episode_length=next_env.episode_length,
+        )
+        state = state.replace(env_state=next_env, reward_norm=reward_norm)
+        return (state, key), transition
+
+    def loss_fn(params, obs_rms, batch: Transition, advantages, returns):
+        dist, values = network.apply(params, normalize_obs(obs_rms, batch.obs))
+        log_prob = dist.log_prob(batch.action)
+        log_ratio = log_prob - batch.log_prob
+        ratio = jnp.exp(log_ratio)
+        if ppo.normalize_advantage:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        clipped_ratio = jnp.clip(ratio, 1.0 - ppo.clip_range, 1.0 + ppo.clip_range)
+        policy_loss = -jnp.mean(jnp.minimum(advantages * ratio, advantages * clipped_ratio))
+        if ppo.clip_range_vf is not None:
+            values = batch.value + jnp.clip(
+                values - batch.value, -ppo.clip_range_vf, ppo.clip_range_vf
+            )
+        value_loss = jnp.mean(jnp.square(returns - values))
+        entropy = jnp.mean(dist.entropy())
+        loss = policy_loss - ppo.ent_coef * entropy + ppo.vf_coef * value_loss
+        stats = {
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "entropy": entropy,
+            "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
+            "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > ppo.clip_range),
+        }
+        return loss, stats
+
+    def minibatch_update(carry, minibatch):
+        params, opt_state, obs_rms = carry
+        batch, advantages, returns = minibatch
+        grads, stats = jax.grad(loss_fn, has_aux=True)(params, obs_rms, batch, advantages, returns)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return (params, opt_state, obs_rms), stats
+
+    def epoch(carry, key):
+        params, opt_state, obs_rms, data = carry
+        permutation = jax.random.permutation(key, batch_size(config))
+        shuffled = jax.tree.map(
+            lambda x: x[permutation].reshape((n_minibatches, ppo.batch_size, *x.shape[1:])), data
+        )
+        (params, opt_state, _), stats = jax.lax.scan(
+            minibatch_update, (params, opt_state, obs_rms), shuffled
+        )
+        return (params, opt_state, obs_rms, data), stats
+
+    def iteration(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
+        key, rollout_key, epoch_key = jax.random.split(state.key, 3)
+        # 1. Collect n_steps from each of the n_envs environments.
+        (state, _), traj = jax.lax.scan(
+            rollout_step, (state, rollout_key), None, length=ppo.n_steps
+        )
+        # 2. Bootstrap truncated episodes from their true final observation (SB3).
+        apply_value = lambda obs: network.apply(state.params, normalize_obs(state.obs_rms, obs))[1]
+        final_values = apply_value(traj.final_obs)
+        rewards = traj.reward + ppo.gamma * final_values * traj.truncated
+        last_value = apply_value(state.env_state.obs)
+        advantages, returns = gae(
+            rewards, traj.value, traj.done, last_value, ppo.gamma, ppo.gae_lambda
+        )
+        # 3. n_epochs of shuffled minibatch updates on the flattened batch.
+        flat = jax.tree.map(
+            lambda x: x.reshape((-1, *x.shape[2:])), (traj, advantages, returns)
+        )
+        (params, opt_state, _, _), losses = jax.lax.scan(
+            epoch,
+            (state.params, state.opt_state, state.obs_rms, flat),
+            jax.random.split(epoch_key, ppo.n_epochs),
+        )
+        # 4. The policy's observation statistics absorb this batch for the next rollout.
+        obs_rms = state.obs_rms.update(traj.obs) if norm.norm_obs else state.obs_rms
+        state = state.replace(
+            params=params,
+            opt_state=opt_state,
+            obs_rms=obs_rms,
+            key=key,
+            iteration=state.iteration + 1,
+        )
+        done = traj.done.astype(jnp.float32)
+        metrics = {
+            "episodes": jnp.sum(done),
+            "episode_return_sum": jnp.sum(done * traj.episode_return),
+            "episode_length_sum": jnp.sum(done * traj.episode_length),
+            **{name: jnp.mean(value) for name, value in losses.items()},
+            "iterations": jnp.ones((), jnp.float32),
+        }
+        return state, metrics
+
+    def train(state: TrainState, n_iterations: jax.Array) -> tuple[TrainState, dict]:
+        """Runs n_iterations PPO iterations (a traced count: one compile for any chunk)."""
+
+        def body(_, carry):
+            state, totals = carry
+            state, metrics = iteration(state)
+            return state, jax.tree.map(jnp.add, totals, metrics)
+
+        totals = {name: jnp.zeros((), jnp.float32) for name in METRIC_NAMES}
+        return jax.lax.fori_loop(0, n_iterations, body, (state, totals))
+
+    return Trainer(init=init, train=train, network=network, normalize_obs=normalize_obs)
