@@ -28,7 +28,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.seed = 0  # one seed fixes everything: init, env resets, sampling, shuffling
     config.total_timesteps = 1_000_000  # env steps to train for (rounded up to whole iterations)
     config.normalize_reward = True  # VecNormalize-style reward scaling by the return's std
-    config.normalize_kwargs = ml_collections.ConfigDict(
+    config.normalize_kwargs = ml_collections.ConfigDict(  # SB3 VecNormalize kwargs
         {
             "norm_obs": False,  # policy-owned running observation normalization
             "clip_obs": 10.0,  # normalized observations are clipped to +-clip_obs
@@ -40,7 +40,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.n_episodes_eval = 50  # episodes of the final policy behind the returned stats
     config.log_interval = 1  # PPO iterations per console line / TensorBoard point
 
-    config.ppo = ppo = ml_collections.ConfigDict()
+    config.ppo = ppo = ml_collections.ConfigDict()  # SB3 PPO + policy hyperparameters
     ppo.n_envs = 8  # parallel environments (SB3 / imitation num_vec)
     ppo.n_steps = 256  # steps per env per iteration; batch = n_envs * n_steps
     ppo.batch_size = 64  # minibatch size; must divide n_envs * n_steps

@@ -1,0 +1,68 @@
+"""Bad input fails before any compile, naming the field, the value and what is allowed."""
+
+import subprocess
+import sys
+
+import jax
+import pytest
+
+from jaxrl_expert import train_rl as train_rl_module
+from jaxrl_expert.config import base_config
+
+
+@pytest.fixture
+def no_compile(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("jax.jit called before validation finished")
+
+    monkeypatch.setattr(jax, "jit", refuse)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"total_timesteps": -5}, r"config\.total_timesteps=-5 is invalid; must be an int >= 1"),
+        ({"total_timesteps": 1.5}, r"config\.total_timesteps=1\.5 .* an int"),
+        (
+            {"ppo": {"n_envs": 3, "n_steps": 10, "batch_size": 4}},
+            r"config\.ppo\.batch_size=4 .* divisor of n_envs \* n_steps = 3 \* 10 = 30",
+        ),
+        ({"env_id": "CartPole-v9"}, r"config\.env_id='CartPole-v9' .* one of \[.*'CartPole-v1'"),
+        ({"ppo": {"activation": "sigmoidish"}}, r"config\.ppo\.activation='sigmoidish' .*'tanh'"),
+        ({"ppo": {"learning_rate": 0.0}}, r"config\.ppo\.learning_rate=0\.0 .* \(0, None\]"),
+        ({"ppo": {"gamma": 1.5}}, r"config\.ppo\.gamma=1\.5 .* \[0, 1\]"),
+        ({"ppo": {"n_epochs": 0}}, r"config\.ppo\.n_epochs=0 .* int >= 1"),
+        ({"ppo": {"lr_schedule": "cosine"}}, r"config\.ppo\.lr_schedule='cosine'.*'linear'"),
+        ({"ppo": {"net_arch": {"pi": (64, -1)}}}, r"config\.ppo\.net_arch\.pi=\(64, -1\)"),
+        ({"ppo": {"clip_range_vf": -0.2}}, r"config\.ppo\.clip_range_vf=-0\.2"),
+        ({"normalize_reward": "yes"}, r"config\.normalize_reward='yes' .* True or False"),
+        ({"normalize_kwargs": {"clip_obs": 0.0}}, r"config\.normalize_kwargs\.clip_obs=0\.0"),
+        ({"seed": -1}, r"config\.seed=-1"),
+        ({"env_kwargs": {"gravityy": 1.0}}, r"env_kwargs.*\['gravityy'\].*allowed"),
+        ({"ppo": {"n_epoch": 5}}, r"unknown config field 'n_epoch'"),
+        ({"total_timestep": 5}, r"unknown config field 'total_timestep'"),
+    ],
+)
+def test_bad_config_fails_before_compile_naming_field(no_compile, tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        train_rl_module.train_rl(log_dir=str(tmp_path / "run"), **overrides)
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_base_field_has_a_comment(repo_dir):
+    source = open(f"{repo_dir}/jaxrl_expert/config.py").read()
+    config = base_config()
+    for name in list(config.keys()) + [f"ppo.{k}" for k in config.ppo.keys()]:
+        field = name.split(".")[-1]
+        lines = [line for line in source.splitlines() if f".{field} = " in line]
+        assert lines and all("#" in line for line in lines), field
+
+
+def test_cli_rejects_a_typo_in_a_config_override(repo_dir, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxrl_expert.train_rl", "--config.ppo.n_epoch=5",
+         f"--log_dir={tmp_path}"],
+        cwd=repo_dir, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "n_epoch" in result.stderr
