@@ -77,7 +77,9 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Mapping[str, A
     """Sets `overrides` in place; nested mappings (`ppo={...}`) merge; unknown keys fail."""
     for name, value in overrides.items():
         if name not in config:
-            raise ValueError(f"unknown config field {name!r}; known fields: {sorted(config.keys())}")
+            raise ValueError(
+                f"unknown config field {name!r}; known fields: {sorted(config.keys())}"
+            )
         current = config[name]
         if isinstance(current, ml_collections.ConfigDict) and isinstance(value, Mapping):
             if name == "env_kwargs":
@@ -111,11 +113,16 @@ class _Checker:
         if minimum is not None and value < minimum:
             self.fail(path, f"an int >= {minimum}")
 
-    def number(self, path: str, low: float | None = None, high: float | None = None,
-               low_open: bool = False) -> None:
+    def number(
+        self, path: str, low: float | None = None, high: float | None = None, low_open: bool = False
+    ) -> None:
         value = self.get(path)
         bounds = f" in {'(' if low_open else '['}{low}, {high}]" if low is not None else ""
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             self.fail(path, "a finite number" + bounds)
         if low is not None and (value < low or (low_open and value == low)):
             self.fail(path, "a finite number" + bounds)

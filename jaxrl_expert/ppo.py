@@ -254,9 +254,7 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
             rewards, traj.value, traj.done, last_value, ppo.gamma, ppo.gae_lambda
         )
         # 3. n_epochs of shuffled minibatch updates on the flattened batch.
-        flat = jax.tree.map(
-            lambda x: x.reshape((-1, *x.shape[2:])), (traj, advantages, returns)
-        )
+        flat = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), (traj, advantages, returns))
         (params, opt_state, _, _), losses = jax.lax.scan(
             epoch,
             (state.params, state.opt_state, state.obs_rms, flat),

@@ -51,7 +51,9 @@ def run_episodes(
         )
 
     zeros = jnp.zeros((n_episodes,), jnp.float32)
-    run = _EpisodeRun(env_state, key, jnp.zeros((n_episodes,), bool), zeros, zeros.astype(jnp.int32))
+    run = _EpisodeRun(
+        env_state, key, jnp.zeros((n_episodes,), bool), zeros, zeros.astype(jnp.int32)
+    )
     run = jax.lax.while_loop(unfinished, step, run)
     return run.returns, run.lengths
 
@@ -64,11 +66,11 @@ def rollout_stats(
     returns = np.asarray(returns, np.float64)
     lengths = np.asarray(lengths, np.float64)
     monitor = returns if monitor_returns is None else np.asarray(monitor_returns, np.float64)
-    stats: dict[str, float] = {"n_traj": int(len(returns))}
+    stats: dict[str, float] = {"n_traj": len(returns)}
     for name, values in (("return", returns), ("len", lengths), ("monitor_return", monitor)):
         stats[f"{name}_min"] = float(values.min())
         stats[f"{name}_mean"] = float(values.mean())
         stats[f"{name}_std"] = float(values.std())
         stats[f"{name}_max"] = float(values.max())
-    stats["monitor_return_len"] = int(len(monitor))
+    stats["monitor_return_len"] = len(monitor)
     return stats

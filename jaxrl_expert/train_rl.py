@@ -1,7 +1,7 @@
 """Train an expert policy from scratch with PPO (imitation.scripts.train_rl, in JAX).
 
-    python -m jaxrl_expert.train_rl                       # seals/CartPole-v0 expert
-    python -m jaxrl_expert.train_rl --config=configs/pendulum.py --config.seed=1
+python -m jaxrl_expert.train_rl                       # seals/CartPole-v0 expert
+python -m jaxrl_expert.train_rl --config=configs/pendulum.py --config.seed=1
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Bad input fails before any compile, naming the field, the value and what is allowed."""
 
+import pathlib
 import subprocess
 import sys
 
@@ -50,9 +51,9 @@ def test_bad_config_fails_before_compile_naming_field(no_compile, tmp_path, over
 
 
 def test_every_base_field_has_a_comment(repo_dir):
-    source = open(f"{repo_dir}/jaxrl_expert/config.py").read()
+    source = pathlib.Path(repo_dir, "jaxrl_expert", "config.py").read_text()
     config = base_config()
-    for name in list(config.keys()) + [f"ppo.{k}" for k in config.ppo.keys()]:
+    for name in [*config, *(f"ppo.{k}" for k in config.ppo)]:
         field = name.split(".")[-1]
         lines = [line for line in source.splitlines() if f".{field} = " in line]
         assert lines and all("#" in line for line in lines), field
@@ -60,9 +61,17 @@ def test_every_base_field_has_a_comment(repo_dir):
 
 def test_cli_rejects_a_typo_in_a_config_override(repo_dir, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "jaxrl_expert.train_rl", "--config.ppo.n_epoch=5",
-         f"--log_dir={tmp_path}"],
-        cwd=repo_dir, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "jaxrl_expert.train_rl",
+            "--config.ppo.n_epoch=5",
+            f"--log_dir={tmp_path}",
+        ],
+        cwd=repo_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "n_epoch" in result.stderr

@@ -11,11 +11,23 @@ from jaxrl_expert.envs.registry import BRAX_IDS
 
 CLASSIC_IDS = [i for i in envs.ENV_IDS if not envs.is_brax(i)]
 # Full-size Brax bodies cost ~10 s of XLA compile each on a 2-core CPU.
-HEAVY_BRAX = {"brax/humanoid", "brax/humanoidstandup", "brax/ant", "brax/pusher",
-              "seals/Ant-v1", "seals/Humanoid-v1", "seals/Walker2d-v1", "seals/Hopper-v1",
-              "brax/walker2d", "brax/hopper", "brax/swimmer", "seals/Swimmer-v1",
-              # compiled by the dedicated halfcheetah test / constructed by the seals one:
-              "brax/halfcheetah", "seals/HalfCheetah-v1"}
+HEAVY_BRAX = {
+    "brax/humanoid",
+    "brax/humanoidstandup",
+    "brax/ant",
+    "brax/pusher",
+    "seals/Ant-v1",
+    "seals/Humanoid-v1",
+    "seals/Walker2d-v1",
+    "seals/Hopper-v1",
+    "brax/walker2d",
+    "brax/hopper",
+    "brax/swimmer",
+    "seals/Swimmer-v1",
+    # compiled by the dedicated halfcheetah test / constructed by the seals one:
+    "brax/halfcheetah",
+    "seals/HalfCheetah-v1",
+}
 
 
 def _zero_actions(env, n):
@@ -37,10 +49,7 @@ def _reset_and_step(env, n_envs=2, n_steps=3):
 
 @pytest.mark.parametrize(
     "env_id",
-    [
-        pytest.param(i, marks=pytest.mark.slow) if i in HEAVY_BRAX else i
-        for i in envs.ENV_IDS
-    ],
+    [pytest.param(i, marks=pytest.mark.slow) if i in HEAVY_BRAX else i for i in envs.ENV_IDS],
 )
 def test_every_env_resets_and_steps_under_jit_and_vmap(env_id):
     kwargs = {"backend": "spring"} if envs.is_brax(env_id) else {}

@@ -47,7 +47,8 @@ def test_gaussian_and_categorical_distributions_match_closed_forms():
     )
     np.testing.assert_allclose(gauss.log_prob(action), expected, rtol=1e-6)
     np.testing.assert_allclose(
-        gauss.entropy(), sum(0.5 * math.log(2 * math.pi * math.e * s**2) for s in (2.0, 0.5)),
+        gauss.entropy(),
+        sum(0.5 * math.log(2 * math.pi * math.e * s**2) for s in (2.0, 0.5)),
         rtol=1e-6,
     )
     probs = np.array([0.2, 0.3, 0.5])

@@ -41,7 +41,12 @@ class Box:
         return np.asarray(self.high, np.float32).reshape(self.shape)
 
     def to_json(self) -> dict:
-        return {"type": "Box", "low": list(self.low), "high": list(self.high), "shape": list(self.shape)}
+        return {
+            "type": "Box",
+            "low": list(self.low),
+            "high": list(self.high),
+            "shape": list(self.shape),
+        }
 
 
 @dataclasses.dataclass(frozen=True)

@@ -62,9 +62,13 @@ class BraxEnv:
         from brax import envs as brax_envs  # slow import; only when a Brax env is asked for
 
         if backend not in BRAX_BACKENDS:
-            raise ValueError(f"env_kwargs.backend={backend!r} is not allowed; use one of {BRAX_BACKENDS}")
+            raise ValueError(
+                f"env_kwargs.backend={backend!r} is not allowed; use one of {BRAX_BACKENDS}"
+            )
         if not (isinstance(episode_length, int) and episode_length > 0):
-            raise ValueError(f"env_kwargs.episode_length={episode_length!r}; must be a positive int")
+            raise ValueError(
+                f"env_kwargs.episode_length={episode_length!r}; must be a positive int"
+            )
         if not (isinstance(action_repeat, int) and action_repeat > 0):
             raise ValueError(f"env_kwargs.action_repeat={action_repeat!r}; must be a positive int")
         try:
@@ -78,9 +82,11 @@ class BraxEnv:
         big = np.finfo(np.float32).max
         self.observation_space = Box.from_bounds(-big, big, (self._env.observation_size,))
         ctrl_range = np.asarray(self._env.sys.actuator.ctrl_range, np.float32)
-        limited = np.asarray(self._env.sys.actuator_ctrllimited, bool) if hasattr(
-            self._env.sys, "actuator_ctrllimited"
-        ) else np.ones(len(ctrl_range), bool)
+        limited = (
+            np.asarray(self._env.sys.actuator_ctrllimited, bool)
+            if hasattr(self._env.sys, "actuator_ctrllimited")
+            else np.ones(len(ctrl_range), bool)
+        )
         low = np.where(limited, ctrl_range[:, 0], -1.0)
         high = np.where(limited, ctrl_range[:, 1], 1.0)
         self.action_space = Box.from_bounds(low, high, (self._env.action_size,))

@@ -64,7 +64,9 @@ class SealsMountainCar(GymnaxEnv):
         inner, absorbed = state.core
         stepped = super().step(state.replace(core=inner), action)
         goal = stepped.terminated
-        new_inner = jax.tree.map(lambda old, new: jnp.where(absorbed, old, new), inner, stepped.core)
+        new_inner = jax.tree.map(
+            lambda old, new: jnp.where(absorbed, old, new), inner, stepped.core
+        )
         obs = jnp.where(absorbed, state.obs, stepped.obs)
         return stepped.replace(
             core=(new_inner, absorbed | goal),

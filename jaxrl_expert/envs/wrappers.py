@@ -22,9 +22,7 @@ class TimeLimit:
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
         state = self.env.step(state, action)
-        return state.replace(
-            truncated=(state.time >= self.max_episode_steps) & ~state.terminated
-        )
+        return state.replace(truncated=(state.time >= self.max_episode_steps) & ~state.terminated)
 
 
 class AutoReset:
