@@ -38,6 +38,13 @@ def base_config() -> ml_collections.ConfigDict:
         }
     )
     config.n_episodes_eval = 50  # episodes of the final policy behind the returned stats
+    config.policy_save_interval = 10_000  # env timesteps between policy + rollout saves; <= 0: off
+    config.policy_save_final = True  # save the final policy to policies/final/
+    config.rollout_save_final = True  # save final-policy rollouts to rollouts/final.npz
+    config.rollout_save_n_timesteps = config_dict.placeholder(int)  # min steps per rollout file
+    config.rollout_save_n_episodes = config_dict.placeholder(int)  # exact episodes per file
+    config.rollout_deterministic = False  # rollouts take the policy's mode instead of sampling
+    config.agent_path = config_dict.placeholder(str)  # policy dir to warm-start from; None: fresh
     config.log_interval = 1  # PPO iterations per console line / TensorBoard point
 
     config.ppo = ppo = ml_collections.ConfigDict()  # SB3 PPO + policy hyperparameters
@@ -159,6 +166,21 @@ def validate(config: ml_collections.ConfigDict) -> envs.Env:
     check.number("normalize_kwargs.gamma", 0, 1)
     check.number("normalize_kwargs.epsilon", 0, None, low_open=True)
     check.integer("n_episodes_eval", 1)
+    check.integer("policy_save_interval")
+    check.boolean("policy_save_final")
+    check.boolean("rollout_save_final")
+    check.boolean("rollout_deterministic")
+    if config.rollout_save_n_timesteps is not None and config.rollout_save_n_episodes is not None:
+        check.fail(
+            "rollout_save_n_episodes",
+            f"None when rollout_save_n_timesteps={config.rollout_save_n_timesteps!r} is set "
+            "(set exactly one of them)",
+        )
+    for field in ("rollout_save_n_timesteps", "rollout_save_n_episodes"):
+        if config[field] is not None:
+            check.integer(field, 1)
+    if config.agent_path is not None and not isinstance(config.agent_path, str):
+        check.fail("agent_path", "None or the path of a saved policy directory")
     check.integer("log_interval", 1)
 
     check.integer("ppo.n_envs", 1)
@@ -193,6 +215,33 @@ def validate(config: ml_collections.ConfigDict) -> envs.Env:
     check.number("ppo.log_std_init")
 
     try:
-        return envs.make(config.env_id, **config.env_kwargs.to_dict())
+        env = envs.make(config.env_id, **config.env_kwargs.to_dict())
     except ValueError as e:
         raise ValueError(f"config.env_kwargs for {config.env_id}: {e}") from None
+    if config.agent_path is not None:
+        check_warm_start(config, env)
+    return env
+
+
+def rollout_request(config: ml_collections.ConfigDict) -> tuple[int | None, int | None]:
+    """(n_timesteps, n_episodes) per rollout file; imitation's default is 2000 timesteps."""
+    if config.rollout_save_n_timesteps is None and config.rollout_save_n_episodes is None:
+        return 2000, None
+    return config.rollout_save_n_timesteps, config.rollout_save_n_episodes
+
+
+def check_warm_start(config: ml_collections.ConfigDict, env: envs.Env) -> None:
+    """The policy at agent_path must fit this env and this config's network."""
+    from jaxrl_expert.checkpoints import policy_metadata, read_metadata
+
+    try:
+        saved = read_metadata(config.agent_path)
+    except ValueError as e:
+        raise ValueError(f"config.agent_path={config.agent_path!r}: {e}") from None
+    wanted = policy_metadata(config, env)
+    for key in ("observation_space", "action_space", "network", "obs_normalization"):
+        if saved[key] != wanted[key]:
+            raise ValueError(
+                f"config.agent_path={config.agent_path!r} holds a policy whose {key} is "
+                f"{saved[key]} but this config needs {wanted[key]} (env {config.env_id})"
+            )

@@ -1,7 +1,9 @@
-"""Jitted episode generation and imitation's `rollout_stats`."""
+"""Jitted episode generation, imitation's `rollout_stats`, and rollout files (npz)."""
 
 from __future__ import annotations
 
+import dataclasses
+import zipfile
 from collections.abc import Callable
 
 import jax
@@ -9,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxrl_expert.atomic_files import write_atomic
 from jaxrl_expert.envs import Env, EnvState
 
 # policy(obs_batch, key) -> env actions for the batch
@@ -74,3 +77,179 @@ def rollout_stats(
         stats[f"{name}_max"] = float(values.max())
     stats["monitor_return_len"] = len(monitor)
     return stats
+
+
+# ---------------------------------------------------------------------------
+# Demonstrations: imitation's generate_trajectories semantics, jitted.
+
+
+@struct.dataclass
+class _Records:
+    """Per step and env: what happened, and whether it belongs to a kept episode."""
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    done: jax.Array
+    final_obs: jax.Array
+    kept: jax.Array
+
+
+@struct.dataclass
+class _Sampling:
+    t: jax.Array
+    env_state: EnvState
+    key: jax.Array
+    active: jax.Array
+    kept_steps: jax.Array
+    kept_episodes: jax.Array
+    reached: jax.Array
+    records: _Records
+
+
+def sample_shape(
+    env: Env, n_envs: int, n_timesteps: int | None, n_episodes: int | None
+) -> tuple[int, int]:
+    """(parallel envs, buffer steps) for a sampling request; static, fixes one compile."""
+    horizon = env.max_episode_steps
+    if n_episodes is not None:
+        return n_episodes, horizon
+    n_parallel = max(1, min(n_envs, -(-n_timesteps // horizon)))
+    # Enough completed steps are in by ceil(n/E) + horizon; then every env finishes its episode.
+    return n_parallel, -(-n_timesteps // n_parallel) + 2 * horizon
+
+
+def make_sampler(
+    env: Env,
+    policy: BatchPolicy,
+    n_envs: int,
+    n_timesteps: int | None = None,
+    n_episodes: int | None = None,
+) -> Callable[[jax.Array], _Records]:
+    """`sample(key) -> records` with imitation's generate_trajectories semantics.
+
+    With n_timesteps: envs keep starting episodes until that many steps of
+    complete episodes are in; after that each env finishes the episode it is
+    in and stops, so no episode is cut and short ones are not favoured. With
+    n_episodes: that many envs each play exactly one episode. `policy` may
+    close over traced params; the whole loop is one jittable program.
+    """
+    n_parallel, n_rows = sample_shape(env, n_envs, n_timesteps, n_episodes)
+
+    def sample(key: jax.Array) -> _Records:
+        key, reset_key = jax.random.split(key)
+        env_state = jax.vmap(env.reset)(jax.random.split(reset_key, n_parallel))
+        obs_shape = env_state.obs.shape[1:]
+        action = policy(env_state.obs, key)
+        rows = lambda shape, dtype: jnp.zeros((n_rows, n_parallel, *shape), dtype)
+        records = _Records(
+            obs=rows(obs_shape, jnp.float32),
+            action=rows(action.shape[1:], action.dtype),
+            reward=rows((), jnp.float32),
+            done=rows((), bool),
+            final_obs=rows(obs_shape, jnp.float32),
+            kept=rows((), bool),
+        )
+        state = _Sampling(
+            t=jnp.zeros((), jnp.int32),
+            env_state=env_state,
+            key=key,
+            active=jnp.ones((n_parallel,), bool),
+            kept_steps=jnp.zeros((), jnp.int32),
+            kept_episodes=jnp.zeros((), jnp.int32),
+            reached=jnp.zeros((), bool),
+            records=records,
+        )
+
+        def step(s: _Sampling) -> _Sampling:
+            key, action_key = jax.random.split(s.key)
+            action = policy(s.env_state.obs, action_key)
+            after = jax.vmap(env.step)(s.env_state, action)
+            record = _Records(
+                s.env_state.obs, action, after.reward, after.done, after.final_obs, s.active
+            )
+            records = jax.tree.map(lambda buf, x: buf.at[s.t].set(x), s.records, record)
+            finished = s.active & after.done
+            kept_steps = s.kept_steps + jnp.sum(jnp.where(finished, after.episode_length, 0))
+            kept_episodes = s.kept_episodes + jnp.sum(finished)
+            if n_episodes is not None:
+                reached = jnp.ones((), bool)  # every env keeps its first episode only
+            else:
+                reached = s.reached | (kept_steps >= n_timesteps)
+            active = jnp.where(reached, s.active & ~after.done, s.active)
+            return _Sampling(
+                s.t + 1, after, key, active, kept_steps, kept_episodes, reached, records
+            )
+
+        state = jax.lax.while_loop(lambda s: jnp.any(s.active) & (s.t < n_rows), step, state)
+        return state.records
+
+    return sample
+
+
+def records_to_arrays(records: _Records) -> dict[str, np.ndarray]:
+    """The kept episodes in imitation's npz layout (host side, vectorized NumPy)."""
+    records = jax.device_get(records)
+    # Env-major order: each env's kept steps are a prefix of its timeline.
+    env_major = lambda x: np.swapaxes(np.asarray(x), 0, 1).reshape((-1, *x.shape[2:]))
+    kept = env_major(records.kept)
+    obs, final_obs = env_major(records.obs)[kept], env_major(records.final_obs)[kept]
+    done = env_major(records.done)[kept]
+    ends = np.flatnonzero(done)
+    if len(ends) == 0 or ends[-1] != len(done) - 1:
+        raise RuntimeError("sampling ended inside an episode; buffer too small")
+    lengths = np.diff(np.concatenate([[-1], ends]))
+    return {
+        "obs": np.insert(obs, ends + 1, final_obs[ends], axis=0),
+        "acts": env_major(records.action)[kept],
+        "rews": env_major(records.reward)[kept].astype(np.float32),
+        "terminal": np.ones(len(ends), bool),
+        "indices": np.cumsum(lengths)[:-1].astype(np.int64),
+    }
+
+
+def save(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Writes rollouts atomically in the layout `imitation.data.serialize.load` reads.
+
+    `infos` is an object array of empty dicts, as imitation writes it; only
+    imitation's own loader unpickles it, ours never reads it.
+    """
+    infos = np.empty(len(arrays["acts"]), dtype=object)
+    infos[:] = [{} for _ in range(len(infos))]
+    write_atomic(path, lambda f: np.savez_compressed(f, **arrays, infos=infos))
+
+
+@dataclasses.dataclass(frozen=True)
+class Trajectory:
+    """One episode: T+1 observations, T actions and ground-truth rewards."""
+
+    obs: np.ndarray
+    acts: np.ndarray
+    rews: np.ndarray
+    terminal: bool
+
+
+NPZ_KEYS = ("obs", "acts", "rews", "terminal", "indices")
+
+
+def load(path: str) -> list[Trajectory]:
+    """Reads a rollout file back into trajectories, never unpickling anything."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in NPZ_KEYS if k not in data.files]
+            if missing:
+                raise ValueError(f"rollout file {path!r} lacks arrays {missing}")
+            arrays = {k: data[k] for k in NPZ_KEYS}
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"rollout file {path!r} is unreadable or truncated: {e}") from None
+    n = len(arrays["terminal"])
+    if len(arrays["indices"]) != n - 1 or len(arrays["obs"]) != len(arrays["acts"]) + n:
+        raise ValueError(f"rollout file {path!r} has inconsistent array lengths")
+    indices = arrays["indices"]
+    obs = np.split(arrays["obs"], indices + np.arange(n - 1) + 1)
+    acts = np.split(arrays["acts"], indices)
+    rews = np.split(arrays["rews"], indices)
+    return [
+        Trajectory(o, a, r, bool(t))
+        for o, a, r, t in zip(obs, acts, rews, arrays["terminal"], strict=True)
+    ]

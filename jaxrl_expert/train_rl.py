@@ -1,7 +1,11 @@
 """Train an expert policy from scratch with PPO (imitation.scripts.train_rl, in JAX).
 
-python -m jaxrl_expert.train_rl                       # seals/CartPole-v0 expert
-python -m jaxrl_expert.train_rl --config=configs/pendulum.py --config.seed=1
+    python -m jaxrl_expert.train_rl                       # seals/CartPole-v0 expert
+    python -m jaxrl_expert.train_rl --config=configs/pendulum.py --config.seed=1
+
+At every save step the policy goes to `{log_dir}/policies/{step:012d}/` and
+rollouts of it to `{log_dir}/rollouts/{step:012d}.npz`; after training,
+`policies/final/` and `rollouts/final.npz`.
 """
 
 from __future__ import annotations
@@ -20,12 +24,11 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from jaxrl_expert import checkpoints, ppo, rollouts
 from jaxrl_expert import config as config_lib
-from jaxrl_expert import ppo
 from jaxrl_expert.atomic_files import write_json
 from jaxrl_expert.logging import TrainLogger, summarize
 from jaxrl_expert.networks import make_act
-from jaxrl_expert.rollouts import rollout_stats, run_episodes
 
 DEFAULT_CONFIG = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "seals_cartpole.py"
@@ -47,12 +50,52 @@ def default_log_dir(env_id: str) -> str:
     return os.path.join("output", "train_rl", env_id.replace("/", "_"), stamp)
 
 
+def save_iterations(n_iterations: int, batch: int, interval: int) -> set[int]:
+    """Iterations that end at or first after each multiple of `interval` timesteps."""
+    if interval <= 0:
+        return set()
+    return {
+        i
+        for i in range(1, n_iterations + 1)
+        if (i * batch) // interval > ((i - 1) * batch) // interval
+    }
+
+
+class _Saver:
+    """Writes policies and rollouts of the current TrainState; one compiled sampler."""
+
+    def __init__(self, config: ml_collections.ConfigDict, env, trainer: ppo.Trainer, log_dir: str):
+        self.log_dir = log_dir
+        self.metadata = checkpoints.policy_metadata(config, env)
+        self.seed = config.seed
+        act = make_act(trainer.network, trainer.normalize_obs, env.action_space)
+        n_timesteps, n_episodes = config_lib.rollout_request(config)
+        deterministic = config.rollout_deterministic
+
+        def sample(params, obs_rms, key):
+            policy = lambda obs, k: act(params, obs_rms, obs, k, deterministic)
+            sampler = rollouts.make_sampler(env, policy, config.ppo.n_envs, n_timesteps, n_episodes)
+            return sampler(key)
+
+        self._sample = jax.jit(sample)
+
+    def policy(self, state: ppo.TrainState, name: str, timesteps: int) -> None:
+        path = os.path.join(self.log_dir, "policies", name)
+        checkpoints.save_policy(path, state.params, state.obs_rms, self.metadata, timesteps)
+
+    def rollouts(self, state: ppo.TrainState, name: str, timesteps: int) -> None:
+        key = jax.random.fold_in(jax.random.PRNGKey(self.seed), timesteps)
+        records = self._sample(state.params, state.obs_rms, key)
+        path = os.path.join(self.log_dir, "rollouts", f"{name}.npz")
+        rollouts.save(path, rollouts.records_to_arrays(records))
+
+
 def train_rl(
     config: ml_collections.ConfigDict | None = None,
     log_dir: str | None = None,
     **overrides: Any,
 ) -> dict[str, float]:
-    """Trains an expert policy and returns `rollout_stats` of its final policy.
+    """Trains an expert policy, saves policies and rollouts, returns final `rollout_stats`.
 
     `config` defaults to configs/seals_cartpole.py; keyword overrides replace
     top-level fields (`total_timesteps=...`) or merge into nested ones
@@ -68,29 +111,49 @@ def train_rl(
     trainer = ppo.make_train(config, env)
     batch = ppo.batch_size(config)
     n_iterations = math.ceil(config.total_timesteps / batch)
+    saves = save_iterations(n_iterations, batch, config.policy_save_interval)
+    logs = set(range(config.log_interval, n_iterations + 1, config.log_interval)) | {n_iterations}
 
     compile_start = time.perf_counter()
     state = jax.jit(trainer.init)(jax.random.PRNGKey(config.seed))
+    if config.agent_path is not None:
+        warm = checkpoints.load_policy(config.agent_path)
+        state = state.replace(params=warm.params, obs_rms=warm.obs_rms)
+        logging.info("warm start from %s", config.agent_path)
     train_chunk = jax.jit(trainer.train).lower(state, np.int32(1)).compile()
     logging.info("compiled in %.1f s", time.perf_counter() - compile_start)
 
+    saver = _Saver(config, env, trainer, log_dir)
     logger = TrainLogger(log_dir)
-    done_iterations = 0
-    while done_iterations < n_iterations:
-        chunk = min(config.log_interval, n_iterations - done_iterations)
+    done, totals, chunk_time = 0, None, 0.0
+    for boundary in sorted(saves | logs):
         start = time.perf_counter()
-        state, totals = train_chunk(state, np.int32(chunk))
-        totals = jax.device_get(totals)
-        elapsed = time.perf_counter() - start
-        done_iterations += chunk
-        logger.log(done_iterations * batch, summarize(totals), chunk * batch / elapsed)
+        state, chunk_totals = train_chunk(state, np.int32(boundary - done))
+        chunk_totals = jax.device_get(chunk_totals)
+        chunk_time += time.perf_counter() - start
+        totals = chunk_totals if totals is None else jax.tree.map(np.add, totals, chunk_totals)
+        timesteps = boundary * batch
+        if boundary in logs:
+            steps = totals["iterations"] * batch
+            logger.log(timesteps, summarize(totals), steps / chunk_time)
+            totals, chunk_time = None, 0.0
+        if boundary in saves:
+            saver.policy(state, f"{timesteps:012d}", timesteps)
+            saver.rollouts(state, f"{timesteps:012d}", timesteps)
+        done = boundary
+
+    final_timesteps = n_iterations * batch
+    if config.policy_save_final:
+        saver.policy(state, "final", final_timesteps)
+    if config.rollout_save_final:
+        saver.rollouts(state, "final", final_timesteps)
 
     act = make_act(trainer.network, trainer.normalize_obs, env.action_space)
     policy = lambda obs, key: act(state.params, state.obs_rms, obs, key)
-    evaluate = jax.jit(lambda key: run_episodes(env, policy, key, config.n_episodes_eval))
+    evaluate = jax.jit(lambda key: rollouts.run_episodes(env, policy, key, config.n_episodes_eval))
     returns, lengths = jax.device_get(evaluate(jax.random.PRNGKey(config.seed + 1)))
-    stats = rollout_stats(returns, lengths)
-    logger.log_eval(n_iterations * batch, stats)
+    stats = rollouts.rollout_stats(returns, lengths)
+    logger.log_eval(final_timesteps, stats)
     logger.close()
     write_json(os.path.join(log_dir, "stats.json"), stats)
     logging.info("final policy: %s", stats)

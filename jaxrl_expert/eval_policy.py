@@ -1,0 +1,45 @@
+"""Evaluate a saved policy: imitation's rollout_stats over n episodes.
+
+python -m jaxrl_expert.eval_policy --policy=output/.../policies/final --n_episodes=50
+"""
+
+from __future__ import annotations
+
+import json
+
+import jax
+from absl import app, flags
+
+from jaxrl_expert import envs, rollouts
+from jaxrl_expert.checkpoints import load_policy
+
+_POLICY = flags.DEFINE_string("policy", None, "policy directory (policies/<step>/ or final/)")
+_N_EPISODES = flags.DEFINE_integer("n_episodes", 50, "episodes to play, one per parallel env")
+_SEED = flags.DEFINE_integer("seed", 0, "seed of env resets and action sampling")
+_DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "act with the policy's mode")
+
+
+def evaluate_policy(
+    path: str, n_episodes: int = 50, seed: int = 0, deterministic: bool = False
+) -> dict[str, float]:
+    """rollout_stats of `n_episodes` complete episodes of the policy saved at `path`."""
+    if n_episodes < 1:
+        raise ValueError(f"n_episodes={n_episodes} is invalid; must be an int >= 1")
+    policy = load_policy(path)
+    env = envs.make(policy.metadata["env_id"], **policy.metadata["env_kwargs"])
+    act = lambda obs, key: policy.act(obs, key, deterministic)
+    run = jax.jit(lambda key: rollouts.run_episodes(env, act, key, n_episodes))
+    returns, lengths = jax.device_get(run(jax.random.PRNGKey(seed)))
+    return rollouts.rollout_stats(returns, lengths)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    stats = evaluate_policy(_POLICY.value, _N_EPISODES.value, _SEED.value, _DETERMINISTIC.value)
+    print(json.dumps(stats, indent=2))
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("policy")
+    app.run(main)
