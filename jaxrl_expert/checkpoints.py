@@ -147,7 +147,7 @@ def load_policy(path: str) -> Policy:
     network = _network(metadata)
     obs_shape = tuple(metadata["observation_space"]["shape"])
     params = jax.eval_shape(network.init, jax.random.PRNGKey(0), jnp.zeros(obs_shape))
-    target = {"params": params, "obs_rms": jax.eval_shape(RunningMeanStd.create, obs_shape)}
+    target = {"params": params, "obs_rms": jax.eval_shape(lambda: RunningMeanStd.create(obs_shape))}
     try:
         arrays = ocp.StandardCheckpointer().restore(os.path.join(path, ARRAYS_DIR), target)
     except (ValueError, FileNotFoundError, KeyError) as e:

@@ -12,6 +12,7 @@ from absl import app, flags
 
 from jaxrl_expert import envs, rollouts
 from jaxrl_expert.checkpoints import load_policy
+from jaxrl_expert.logging import configure_console
 
 _POLICY = flags.DEFINE_string("policy", None, "policy directory (policies/<step>/ or final/)")
 _N_EPISODES = flags.DEFINE_integer("n_episodes", 50, "episodes to play, one per parallel env")
@@ -42,4 +43,5 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("policy")
+    configure_console()
     app.run(main)

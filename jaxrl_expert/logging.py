@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging as std_logging
 import math
 import os
 
@@ -54,3 +55,16 @@ class TrainLogger:
 
     def close(self) -> None:
         self.writer.close()
+
+
+class _QuietDependencies(std_logging.Filter):
+    """Drops Orbax's per-save INFO chatter; keeps its warnings and errors."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
+
+
+def configure_console() -> None:
+    """INFO-level console logging for our progress lines only (CLI entry points)."""
+    logging.set_verbosity(logging.INFO)
+    logging.get_absl_handler().addFilter(_QuietDependencies())

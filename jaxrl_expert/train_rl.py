@@ -27,7 +27,7 @@ from ml_collections import config_flags
 from jaxrl_expert import checkpoints, ppo, rollouts
 from jaxrl_expert import config as config_lib
 from jaxrl_expert.atomic_files import write_json
-from jaxrl_expert.logging import TrainLogger, summarize
+from jaxrl_expert.logging import TrainLogger, configure_console, summarize
 from jaxrl_expert.networks import make_act
 
 DEFAULT_CONFIG = os.path.join(
@@ -176,7 +176,7 @@ def main(argv: list[str]) -> None:
 
 def main_console() -> None:
     """Console entry point (`jaxrl-train-rl`)."""
-    logging.set_verbosity(logging.INFO)
+    configure_console()
     app.run(main)
 
 

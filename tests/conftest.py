@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 
 import pytest
@@ -10,3 +11,19 @@ sys.path.insert(0, REPO)
 @pytest.fixture(scope="session")
 def repo_dir():
     return REPO
+
+
+@pytest.fixture(scope="session")
+def default_cli_run(repo_dir, tmp_path_factory):
+    """`python -m jaxrl_expert.train_rl` with no config flags, from outside the repo."""
+    log_dir = tmp_path_factory.mktemp("cli") / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxrl_expert.train_rl", f"--log_dir={log_dir}"],
+        cwd=tmp_path_factory.mktemp("cwd"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": repo_dir},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return log_dir, result

@@ -42,6 +42,17 @@ def no_compile(monkeypatch):
         ({"env_kwargs": {"gravityy": 1.0}}, r"env_kwargs.*\['gravityy'\].*allowed"),
         ({"ppo": {"n_epoch": 5}}, r"unknown config field 'n_epoch'"),
         ({"total_timestep": 5}, r"unknown config field 'total_timestep'"),
+        (
+            {"rollout_save_n_timesteps": 100, "rollout_save_n_episodes": 3},
+            r"config\.rollout_save_n_episodes=3 .* set exactly one",
+        ),
+        ({"rollout_save_n_timesteps": 0}, r"config\.rollout_save_n_timesteps=0 .* int >= 1"),
+        ({"rollout_save_n_episodes": -2}, r"config\.rollout_save_n_episodes=-2 .* int >= 1"),
+        ({"policy_save_interval": 1.5}, r"config\.policy_save_interval=1\.5 .* an int"),
+        (
+            {"agent_path": "/nonexistent/policy"},
+            r"config\.agent_path='/nonexistent/policy'.*missing",
+        ),
     ],
 )
 def test_bad_config_fails_before_compile_naming_field(no_compile, tmp_path, overrides, message):

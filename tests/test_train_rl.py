@@ -1,29 +1,8 @@
 """End to end: the CLI's default job learns an expert; the Brax path trains."""
 
 import json
-import os
-import subprocess
-import sys
-
-import pytest
 
 from jaxrl_expert.train_rl import load_config_file, train_rl
-
-
-@pytest.fixture(scope="module")
-def default_cli_run(repo_dir, tmp_path_factory):
-    """`python -m jaxrl_expert.train_rl` with no config flags, from outside the repo."""
-    log_dir = tmp_path_factory.mktemp("cli") / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "jaxrl_expert.train_rl", f"--log_dir={log_dir}"],
-        cwd=tmp_path_factory.mktemp("cwd"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": repo_dir},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return log_dir, result
 
 
 def test_default_cli_run_trains_a_seals_cartpole_expert(default_cli_run):

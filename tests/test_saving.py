@@ -1,0 +1,221 @@
+"""The train_rl contract: policy directories, imitation-loadable rollouts, warm start."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from jaxrl_expert import config as config_lib
+from jaxrl_expert import envs, load_policy, ppo, rollouts
+from jaxrl_expert.checkpoints import policy_metadata, save_policy
+from jaxrl_expert.networks import make_act
+from jaxrl_expert.train_rl import train_rl
+
+TINY_PPO = {"n_envs": 4, "n_steps": 16, "batch_size": 32, "n_epochs": 1}
+
+
+@pytest.fixture(scope="module")
+def three_interval_run(tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("three")
+    stats = train_rl(
+        log_dir=str(log_dir),
+        env_id="CartPole-v1",
+        total_timesteps=300,
+        policy_save_interval=100,
+        rollout_save_n_timesteps=100,
+        n_episodes_eval=5,
+        ppo=TINY_PPO,
+    )
+    return log_dir, stats
+
+
+def test_three_save_intervals_give_exactly_the_expected_entries(three_interval_run):
+    log_dir, _ = three_interval_run
+    batch = 64
+    # The first iteration boundary at or after each multiple of 100 timesteps.
+    steps = [math.ceil(k * 100 / batch) * batch for k in (1, 2, 3)]
+    assert steps == [128, 256, 320]
+    names = [f"{s:012d}" for s in steps]
+    assert sorted(os.listdir(log_dir / "policies")) == [*names, "final"]
+    assert sorted(os.listdir(log_dir / "rollouts")) == [f"{n}.npz" for n in [*names, "final"]]
+    for name in [*names, "final"]:
+        policy = load_policy(str(log_dir / "policies" / name))
+        assert policy.metadata["env_id"] == "CartPole-v1"
+        expected_steps = 320 if name == "final" else int(name)
+        assert policy.metadata["timesteps"] == expected_steps
+        trajectories = rollouts.load(str(log_dir / "rollouts" / f"{name}.npz"))
+        assert sum(len(t.acts) for t in trajectories) >= 100
+    stats = json.loads((log_dir / "stats.json").read_text())
+    assert stats == three_interval_run[1]
+    assert set(stats) == {
+        "n_traj", "monitor_return_len",
+        *(f"{p}_{s}" for p in ("return", "len", "monitor_return")
+          for s in ("min", "mean", "std", "max")),
+    }  # fmt: skip
+
+
+def test_policy_metadata_rebuilds_network_without_other_input(three_interval_run):
+    log_dir, _ = three_interval_run
+    metadata = json.loads((log_dir / "policies" / "final" / "metadata.json").read_text())
+    assert metadata["observation_space"]["shape"] == [4]
+    assert metadata["action_space"] == {"type": "Discrete", "n": 2}
+    assert metadata["network"]["pi_sizes"] == [64, 64]
+    assert metadata["network"]["activation"] == "relu"
+    assert metadata["package_version"]
+
+
+def imitation_load(path):
+    """What imitation.data.serialize.load does with an npz (imitation's split rules)."""
+    data = np.load(path, allow_pickle=True)  # imitation's own loader unpickles `infos`
+    num_trajs = len(data["indices"])
+    obs = np.split(data["obs"], data["indices"] + np.arange(num_trajs) + 1)
+    acts = np.split(data["acts"], data["indices"])
+    infos = np.split(data["infos"], data["indices"])
+    rews = np.split(data["rews"], data["indices"])
+    return obs, acts, infos, rews, data["terminal"]
+
+
+@pytest.fixture(scope="module")
+def policy_sample():
+    """Sample rollouts from a random-init policy: discrete and continuous."""
+
+    def sample(env_id, n_timesteps=None, n_episodes=None, seed=0, deterministic=False):
+        config = config_lib.base_config()
+        config_lib.apply_overrides(config, {"env_id": env_id, "ppo": TINY_PPO})
+        env = config_lib.validate(config)
+        trainer = ppo.make_train(config, env)
+        state = trainer.init(jax.random.PRNGKey(seed))
+        act = make_act(trainer.network, trainer.normalize_obs, env.action_space)
+        policy = lambda obs, key: act(state.params, state.obs_rms, obs, key, deterministic)
+        sampler = rollouts.make_sampler(env, policy, 4, n_timesteps, n_episodes)
+        records = jax.jit(sampler)(jax.random.PRNGKey(seed + 100))
+        return rollouts.records_to_arrays(records)
+
+    return sample
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_rollout_file_layout_follows_imitations_split_rules(policy_sample, tmp_path, env_id):
+    arrays = policy_sample(env_id, n_timesteps=700)
+    path = str(tmp_path / "r.npz")
+    rollouts.save(path, arrays)
+    with np.load(path, allow_pickle=False) as data:
+        assert sorted(data.files) == ["acts", "indices", "infos", "obs", "rews", "terminal"]
+        n = len(data["terminal"])
+        total = len(data["acts"])
+        assert data["obs"].shape == (total + n, *envs.make(env_id).observation_space.shape)
+        assert data["rews"].shape == (total,) and data["rews"].dtype == np.float32
+        assert data["terminal"].dtype == bool and data["terminal"].all()
+        assert data["indices"].shape == (n - 1,)
+    assert total >= 700
+    obs, acts, infos, rews, _ = imitation_load(path)
+    assert len(obs) == len(acts) == len(rews) == len(infos) == n
+    for o, a, i, r in zip(obs, acts, infos, rews, strict=True):
+        assert len(o) == len(a) + 1 == len(r) + 1 == len(i) + 1
+        assert all(info == {} for info in i)
+    mine = rollouts.load(path)
+    for t, o, a, r in zip(mine, obs, acts, rews, strict=True):
+        np.testing.assert_array_equal(t.obs, o)
+        np.testing.assert_array_equal(t.acts, a)
+        np.testing.assert_array_equal(t.rews, r)
+    if env_id == "CartPole-v1":
+        for t in mine:
+            assert np.all(np.abs(t.obs[0]) <= 0.05)  # a fresh reset
+            assert len(t.acts) == 500 or abs(t.obs[-1][2]) > 0.2094 or abs(t.obs[-1][0]) > 2.4
+            assert np.all(t.rews == 1.0)
+    else:
+        assert all(len(t.acts) == 200 for t in mine)
+        assert acts[0].shape[1:] == (1,) and np.all(np.abs(acts[0]) <= 2.0)
+
+
+def test_n_episodes_gives_exactly_that_many_complete_episodes(policy_sample):
+    arrays = policy_sample("CartPole-v1", n_episodes=7)
+    assert len(arrays["terminal"]) == 7
+    assert len(arrays["obs"]) == len(arrays["acts"]) + 7
+
+
+def test_deterministic_rollouts_repeat(policy_sample):
+    a = policy_sample("CartPole-v1", n_episodes=3, deterministic=True)
+    b = policy_sample("CartPole-v1", n_episodes=3, deterministic=True)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_truncated_npz_fails_naming_the_file(tmp_path, policy_sample):
+    path = tmp_path / "r.npz"
+    rollouts.save(str(path), policy_sample("CartPole-v1", n_episodes=2))
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"r\.npz.*unreadable or truncated"):
+        rollouts.load(str(path))
+
+
+def test_policy_round_trip_is_exact_and_applies_normalization(tmp_path):
+    config = config_lib.base_config()
+    config_lib.apply_overrides(
+        config,
+        {"env_id": "Pendulum-v1", "normalize_kwargs": {"norm_obs": True}, "ppo": TINY_PPO},
+    )
+    env = config_lib.validate(config)
+    trainer = ppo.make_train(config, env)
+    state, _ = jax.jit(trainer.train)(trainer.init(jax.random.PRNGKey(0)), 2)
+    assert float(state.obs_rms.count) > 1  # statistics were learned
+    save_policy(str(tmp_path / "p"), state.params, state.obs_rms, policy_metadata(config, env), 7)
+    policy = load_policy(str(tmp_path / "p"))
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(policy.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(policy.obs_rms.mean, state.obs_rms.mean)
+    obs = state.env_state.obs
+    act = make_act(trainer.network, trainer.normalize_obs, env.action_space)
+    for deterministic in (False, True):
+        key = jax.random.PRNGKey(5)
+        expected = jax.jit(act, static_argnums=4)(
+            state.params, state.obs_rms, obs, key, deterministic
+        )
+        got = jax.jit(policy.act, static_argnums=2)(obs, key, deterministic)
+        # Same math; params as jit constants vs arguments may differ in the last bit.
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert not os.path.exists(tmp_path / ".tmp-p")
+
+
+def test_final_policy_reproduces_returned_stats_in_a_fresh_process(default_cli_run, repo_dir):
+    log_dir, _ = default_cli_run
+    stats = json.loads((log_dir / "stats.json").read_text())
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxrl_expert.eval_policy",
+         f"--policy={log_dir}/policies/final", "--n_episodes=20", "--seed=7"],
+        cwd=repo_dir, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    fresh = json.loads(result.stdout)
+    assert fresh["n_traj"] == 20
+    assert abs(fresh["monitor_return_mean"] - stats["monitor_return_mean"]) <= 10
+    # The default run saves every 10,000 steps: 10 intermediate policies + final.
+    assert len(os.listdir(log_dir / "policies")) == 11
+    assert (log_dir / "rollouts" / "final.npz").exists()
+
+
+def test_warm_start_from_an_expert_scores_after_one_iteration(default_cli_run, tmp_path):
+    log_dir, _ = default_cli_run
+    stats = train_rl(
+        log_dir=str(tmp_path),
+        agent_path=str(log_dir / "policies" / "final"),
+        total_timesteps=4096,
+        policy_save_interval=0,
+        n_episodes_eval=20,
+    )
+    assert stats["monitor_return_mean"] >= 490
+
+
+def test_warm_start_from_another_envs_policy_fails_naming_the_mismatch(default_cli_run, tmp_path):
+    log_dir, _ = default_cli_run
+    with pytest.raises(ValueError, match=r"config\.agent_path=.*observation_space"):
+        train_rl(
+            log_dir=str(tmp_path),
+            env_id="Pendulum-v1",
+            agent_path=str(log_dir / "policies" / "final"),
+        )
