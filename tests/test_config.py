@@ -44,7 +44,7 @@ def no_compile(monkeypatch):
         ({"total_timestep": 5}, r"unknown config field 'total_timestep'"),
         (
             {"rollout_save_n_timesteps": 100, "rollout_save_n_episodes": 3},
-            r"config\.rollout_save_n_episodes=3 .* set exactly one",
+            r"config\.rollout_save_n_episodes=3 .*set exactly one",
         ),
         ({"rollout_save_n_timesteps": 0}, r"config\.rollout_save_n_timesteps=0 .* int >= 1"),
         ({"rollout_save_n_episodes": -2}, r"config\.rollout_save_n_episodes=-2 .* int >= 1"),
