@@ -1,0 +1,176 @@
+"""Flax reward nets mirroring imitation's `imitation.rewards.reward_nets`.
+
+Every net maps a batch `(obs, act, next_obs, done)` to one reward per
+transition. Wrappers hold the wrapped net in a field named `base` (or
+`members` for an ensemble), so a wrapper's parameters sit under that name and
+stripping a wrapper is taking a subtree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+RUNNING_NORM_EPS = 1e-5
+EMA_DECAY = 0.99
+
+
+def _mlp(x: jax.Array, hid_sizes: Sequence[int]) -> jax.Array:
+    """imitation's build_mlp: ReLU hidden layers, one scalar output per row."""
+    for size in hid_sizes:
+        x = nn.relu(nn.Dense(size)(x))
+    return nn.Dense(1)(x)[..., 0]
+
+
+def _flat(x: jax.Array) -> jax.Array:
+    return x.reshape((x.shape[0], -1)).astype(jnp.float32)
+
+
+class BasicRewardNet(nn.Module):
+    """MLP over the chosen inputs, concatenated (discrete actions one-hot)."""
+
+    n_actions: int = 0  # number of discrete actions; 0 for a Box action space
+    use_state: bool = True
+    use_action: bool = True
+    use_next_state: bool = False
+    use_done: bool = False
+    hid_sizes: Sequence[int] = (32, 32)
+
+    @nn.compact
+    def __call__(self, obs, act, next_obs, done) -> jax.Array:
+        inputs = []
+        if self.use_state:
+            inputs.append(_flat(obs))
+        if self.use_action:
+            action = jax.nn.one_hot(act, self.n_actions) if self.n_actions else _flat(act)
+            inputs.append(action.reshape((action.shape[0], -1)))
+        if self.use_next_state:
+            inputs.append(_flat(next_obs))
+        if self.use_done:
+            inputs.append(jnp.asarray(done, jnp.float32).reshape((-1, 1)))
+        if not inputs:
+            raise ValueError("BasicRewardNet needs one of use_state/action/next_state/done")
+        return _mlp(jnp.concatenate(inputs, axis=-1), self.hid_sizes)
+
+
+class ShapedRewardNet(nn.Module):
+    """base reward + discount * (1 - done) * potential(next_obs) - potential(obs)."""
+
+    base: nn.Module
+    potential_hid_sizes: Sequence[int] = (32, 32)
+    discount_factor: float = 0.99
+
+    @nn.compact
+    def __call__(self, obs, act, next_obs, done) -> jax.Array:
+        potential = _Potential(self.potential_hid_sizes, name="potential")
+        not_done = 1.0 - jnp.asarray(done, jnp.float32)
+        shaping = self.discount_factor * not_done * potential(next_obs) - potential(obs)
+        return self.base(obs, act, next_obs, done) + shaping
+
+
+class _Potential(nn.Module):
+    hid_sizes: Sequence[int]
+
+    @nn.compact
+    def __call__(self, obs) -> jax.Array:
+        return _mlp(_flat(obs), self.hid_sizes)
+
+
+def BasicShapedRewardNet(
+    n_actions: int = 0,
+    use_state: bool = True,
+    use_action: bool = True,
+    use_next_state: bool = False,
+    use_done: bool = False,
+    reward_hid_sizes: Sequence[int] = (32,),
+    potential_hid_sizes: Sequence[int] = (32, 32),
+    discount_factor: float = 0.99,
+) -> ShapedRewardNet:
+    """imitation's BasicShapedRewardNet: a BasicRewardNet shaped by an MLP potential."""
+    base = BasicRewardNet(
+        n_actions, use_state, use_action, use_next_state, use_done, tuple(reward_hid_sizes)
+    )
+    return ShapedRewardNet(base, tuple(potential_hid_sizes), discount_factor)
+
+
+class NormalizedRewardNet(nn.Module):
+    """Normalizes the base reward by running ('running') or EMA ('ema') statistics.
+
+    Statistics live in the `batch_stats` collection. A call normalizes with the
+    current statistics, then (with update_stats=True and the collection
+    mutable) merges the batch's raw rewards into them, as imitation does.
+    """
+
+    base: nn.Module
+    normalize_output_layer: str = "running"  # 'running' or 'ema'
+
+    @nn.compact
+    def __call__(self, obs, act, next_obs, done, update_stats: bool = False, **kwargs):
+        reward = self.base(obs, act, next_obs, done, **kwargs)
+        mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((), jnp.float32))
+        var = self.variable("batch_stats", "var", lambda: jnp.ones((), jnp.float32))
+        count = self.variable("batch_stats", "count", lambda: jnp.zeros((), jnp.float32))
+        normalized = (reward - mean.value) / jnp.sqrt(var.value + RUNNING_NORM_EPS)
+        if update_stats:
+            if self.normalize_output_layer == "running":
+                mean.value, var.value = _chan_merge(mean.value, var.value, count.value, reward)
+            else:
+                n_batches = self.variable("batch_stats", "num_batches", lambda: jnp.zeros(()))
+                inv_lr = self.variable("batch_stats", "inv_learning_rate", lambda: jnp.zeros(()))
+                inv_lr.value = inv_lr.value + EMA_DECAY**n_batches.value
+                mean.value, var.value = _ema_update(mean.value, var.value, inv_lr.value, reward)
+                n_batches.value = n_batches.value + 1
+            count.value = count.value + reward.shape[0]
+        elif self.normalize_output_layer == "ema":
+            self.variable("batch_stats", "num_batches", lambda: jnp.zeros(()))
+            self.variable("batch_stats", "inv_learning_rate", lambda: jnp.zeros(()))
+        return normalized
+
+
+def _chan_merge(mean, var, count, batch):
+    """Chan et al.'s parallel mean/variance merge (imitation's RunningNorm)."""
+    batch_mean, batch_var, batch_count = batch.mean(), batch.var(), batch.shape[0]
+    delta = batch_mean - mean
+    total = count + batch_count
+    new_mean = mean + delta * batch_count / total
+    m2 = var * count + batch_var * batch_count + delta**2 * count * batch_count / total
+    return new_mean, m2 / total
+
+
+def _ema_update(mean, var, inv_learning_rate, batch):
+    """imitation's EMANorm: a bias-corrected exponential moving mean and variance."""
+    learning_rate = 1.0 / inv_learning_rate
+    delta_mean = batch.mean() - mean
+    new_mean = mean + learning_rate * delta_mean
+    delta_var = batch.var() + (1 - learning_rate) * delta_mean**2 - var
+    return new_mean, var + learning_rate * delta_var
+
+
+class RewardEnsemble(nn.Module):
+    """Several reward nets; the reward is their mean."""
+
+    members: Sequence[nn.Module]
+
+    def moments(self, obs, act, next_obs, done) -> tuple[jax.Array, jax.Array]:
+        """Mean and (ddof=1) variance across members."""
+        rewards = jnp.stack([m(obs, act, next_obs, done) for m in self.members])
+        return rewards.mean(0), rewards.var(0, ddof=1)
+
+    def __call__(self, obs, act, next_obs, done) -> jax.Array:
+        return self.moments(obs, act, next_obs, done)[0]
+
+
+class AddSTDRewardWrapper(nn.Module):
+    """mean + alpha * std of an ensemble (alpha < 0: pessimistic)."""
+
+    base: RewardEnsemble
+    default_alpha: float = 0.0
+
+    @nn.compact
+    def __call__(self, obs, act, next_obs, done, alpha: float | None = None) -> jax.Array:
+        mean, var = self.base.moments(obs, act, next_obs, done)
+        alpha = self.default_alpha if alpha is None else alpha
+        return mean + alpha * jnp.sqrt(var)
