@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import ml_collections
+from absl import logging
 from ml_collections import config_dict
 
 from jaxrl_expert import envs
@@ -45,6 +46,16 @@ def base_config() -> ml_collections.ConfigDict:
     config.rollout_save_n_episodes = config_dict.placeholder(int)  # exact episodes per file
     config.rollout_deterministic = False  # rollouts take the policy's mode instead of sampling
     config.agent_path = config_dict.placeholder(str)  # policy dir to warm-start from; None: fresh
+    config.reward_type = config_dict.placeholder(
+        str
+    )  # learned reward (load_reward type); None: env's
+    config.reward_path = config_dict.placeholder(str)  # saved reward-net directory for reward_type
+    config.load_reward_kwargs = ml_collections.ConfigDict(  # passed to load_reward; None: unset
+        {
+            "alpha": config_dict.placeholder(float),  # RewardNet_std_added: mean + alpha * std
+            "update_stats": config_dict.placeholder(bool),  # RewardNet_normalized: live stats
+        }
+    )
     config.log_interval = 1  # PPO iterations per console line / TensorBoard point
 
     config.ppo = ppo = ml_collections.ConfigDict()  # SB3 PPO + policy hyperparameters
@@ -170,6 +181,14 @@ def validate(config: ml_collections.ConfigDict) -> envs.Env:
     check.boolean("policy_save_final")
     check.boolean("rollout_save_final")
     check.boolean("rollout_deterministic")
+    if config.reward_type is not None:
+        from jaxrl_expert.rewards import REWARD_TYPES
+
+        check.choice("reward_type", REWARD_TYPES)
+    if config.load_reward_kwargs.update_stats is not None:
+        check.boolean("load_reward_kwargs.update_stats")
+    if config.load_reward_kwargs.alpha is not None:
+        check.number("load_reward_kwargs.alpha")
     if config.rollout_save_n_timesteps is not None and config.rollout_save_n_episodes is not None:
         check.fail(
             "rollout_save_n_episodes",
@@ -220,7 +239,37 @@ def validate(config: ml_collections.ConfigDict) -> envs.Env:
         raise ValueError(f"config.env_kwargs for {config.env_id}: {e}") from None
     if config.agent_path is not None:
         check_warm_start(config, env)
+    if config.reward_type is not None:
+        env = swap_in_learned_reward(config, env)
     return env
+
+
+def reward_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    return {k: v for k, v in config.load_reward_kwargs.to_dict().items() if v is not None}
+
+
+def swap_in_learned_reward(config: ml_collections.ConfigDict, env: envs.Env) -> envs.Env:
+    """The env with its reward replaced by the learned one (spaces checked)."""
+    from jaxrl_expert.envs.wrappers import RewardSwap
+    from jaxrl_expert.rewards import load_reward
+
+    try:
+        reward = load_reward(config.reward_type, config.reward_path, **reward_kwargs(config))
+    except ValueError as e:
+        raise ValueError(f"config.reward_type={config.reward_type!r}: {e}") from None
+    for name in ("observation_space", "action_space"):
+        saved = getattr(reward, name)
+        if saved is not None and saved != getattr(env, name):
+            raise ValueError(
+                f"config.reward_path={config.reward_path!r}: the reward net's {name} {saved} "
+                f"does not match {config.env_id}'s {getattr(env, name)}"
+            )
+    if config.normalize_reward and config.reward_type == "RewardNet_normalized":
+        logging.warning(
+            "normalize_reward=True with reward_type=RewardNet_normalized normalizes the reward "
+            "twice; set normalize_reward=False unless that is intended"
+        )
+    return RewardSwap(env, reward)
 
 
 def rollout_request(config: ml_collections.ConfigDict) -> tuple[int | None, int | None]:

@@ -30,8 +30,8 @@ def evaluate_policy(
     env = envs.make(policy.metadata["env_id"], **policy.metadata["env_kwargs"])
     act = lambda obs, key: policy.act(obs, key, deterministic)
     run = jax.jit(lambda key: rollouts.run_episodes(env, act, key, n_episodes))
-    returns, lengths = jax.device_get(run(jax.random.PRNGKey(seed)))
-    return rollouts.rollout_stats(returns, lengths)
+    _, true_returns, lengths = jax.device_get(run(jax.random.PRNGKey(seed)))
+    return rollouts.rollout_stats(true_returns, lengths)
 
 
 def main(argv: list[str]) -> None:

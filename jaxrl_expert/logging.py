@@ -17,6 +17,9 @@ def summarize(totals: dict) -> dict[str, float]:
     episodes, iterations = totals["episodes"], max(totals["iterations"], 1.0)
     summary = {
         "episode_return_mean": totals["episode_return_sum"] / episodes if episodes else math.nan,
+        "true_episode_return_mean": (
+            totals["true_episode_return_sum"] / episodes if episodes else math.nan
+        ),
         "episode_length_mean": totals["episode_length_sum"] / episodes if episodes else math.nan,
         "episodes": episodes,
     }
@@ -37,11 +40,12 @@ class TrainLogger:
                 self.writer.add_scalar(f"train/{name}", value, timesteps)
         self.writer.add_scalar("time/steps_per_second", steps_per_second, timesteps)
         logging.info(
-            "timesteps %d | %.0f steps/s | return %.2f | length %.1f | "
+            "timesteps %d | %.0f steps/s | return %.2f | true return %.2f | length %.1f | "
             "pg %.4f | vf %.4f | entropy %.4f | kl %.5f",
             timesteps,
             steps_per_second,
             summary["episode_return_mean"],
+            summary["true_episode_return_mean"],
             summary["episode_length_mean"],
             summary["policy_loss"],
             summary["value_loss"],

@@ -46,13 +46,15 @@ class Transition(NamedTuple):
     done: jax.Array
     truncated: jax.Array
     final_obs: jax.Array
-    episode_return: jax.Array  # ground-truth totals, valid where done
+    episode_return: jax.Array  # totals of the trained-on reward, valid where done
+    true_episode_return: jax.Array  # ground-truth totals, valid where done
     episode_length: jax.Array
 
 
 METRIC_NAMES = (
     "episodes",
     "episode_return_sum",
+    "true_episode_return_sum",
     "episode_length_sum",
     "policy_loss",
     "value_loss",
@@ -169,7 +171,10 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         obs = state.env_state.obs
         dist, value = network.apply(state.params, normalize_obs(state.obs_rms, obs))
         action = dist.sample(action_key)
-        next_env = step_envs(state.env_state, env_action(action, env.action_space))
+        sent = env_action(action, env.action_space)
+        next_env = step_envs(state.env_state, sent)
+        if getattr(env, "updates_stats", False):  # a learned reward with live statistics
+            next_env = env.update_batch_stats(obs, sent, next_env)
         reward_norm, reward = state.reward_norm, next_env.reward
         if config.normalize_reward:
             reward_norm, reward = normalize_reward(
@@ -190,6 +195,7 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
             truncated=next_env.truncated,
             final_obs=next_env.final_obs,
             episode_return=next_env.episode_return,
+            true_episode_return=next_env.true_episode_return,
             episode_length=next_env.episode_length,
         )
         state = state.replace(env_state=next_env, reward_norm=reward_norm)
@@ -273,6 +279,7 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         metrics = {
             "episodes": jnp.sum(done),
             "episode_return_sum": jnp.sum(done * traj.episode_return),
+            "true_episode_return_sum": jnp.sum(done * traj.true_episode_return),
             "episode_length_sum": jnp.sum(done * traj.episode_length),
             **{name: jnp.mean(value) for name, value in losses.items()},
             "iterations": jnp.ones((), jnp.float32),

@@ -24,13 +24,16 @@ class _EpisodeRun:
     key: jax.Array
     finished: jax.Array
     returns: jax.Array
+    true_returns: jax.Array
     lengths: jax.Array
 
 
 def run_episodes(
     env: Env, policy: BatchPolicy, key: jax.Array, n_episodes: int
-) -> tuple[jax.Array, jax.Array]:
-    """Plays one full episode in each of `n_episodes` parallel envs; (returns, lengths).
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Plays one full episode in each of `n_episodes` parallel envs.
+
+    Returns (returns of the trained-on reward, ground-truth returns, lengths).
 
     Every env contributes exactly its first episode, so short episodes are not
     over-represented. Jittable (`n_episodes` static).
@@ -50,15 +53,15 @@ def run_episodes(
             key=key,
             finished=run.finished | env_state.done,
             returns=jnp.where(ends_now, env_state.episode_return, run.returns),
+            true_returns=jnp.where(ends_now, env_state.true_episode_return, run.true_returns),
             lengths=jnp.where(ends_now, env_state.episode_length, run.lengths),
         )
 
     zeros = jnp.zeros((n_episodes,), jnp.float32)
-    run = _EpisodeRun(
-        env_state, key, jnp.zeros((n_episodes,), bool), zeros, zeros.astype(jnp.int32)
-    )
+    finished = jnp.zeros((n_episodes,), bool)
+    run = _EpisodeRun(env_state, key, finished, zeros, zeros, zeros.astype(jnp.int32))
     run = jax.lax.while_loop(unfinished, step, run)
-    return run.returns, run.lengths
+    return run.returns, run.true_returns, run.lengths
 
 
 def rollout_stats(
@@ -89,7 +92,7 @@ class _Records:
 
     obs: jax.Array
     action: jax.Array
-    reward: jax.Array
+    reward: jax.Array  # ground truth
     done: jax.Array
     final_obs: jax.Array
     kept: jax.Array
@@ -166,7 +169,7 @@ def make_sampler(
             action = policy(s.env_state.obs, action_key)
             after = jax.vmap(env.step)(s.env_state, action)
             record = _Records(
-                s.env_state.obs, action, after.reward, after.done, after.final_obs, s.active
+                s.env_state.obs, action, after.true_reward, after.done, after.final_obs, s.active
             )
             records = jax.tree.map(lambda buf, x: buf.at[s.t].set(x), s.records, record)
             finished = s.active & after.done

@@ -76,19 +76,23 @@ def space_from_json(spec: dict) -> Space:
 class EnvState:
     """Everything an environment carries between steps.
 
-    `episode_return`/`episode_length` belong to the episode the last transition
-    is part of: on a done step they hold the finished episode's totals while
-    `obs` is already the first observation of the next episode.
+    `episode_*` belong to the episode the last transition is part of: on a
+    done step they hold the finished episode's totals while `obs` is already
+    the first observation of the next episode. `reward`/`episode_return` are
+    what the agent trains on (a learned reward when one is swapped in);
+    `true_reward`/`true_episode_return` are always the ground truth.
     """
 
     core: Any  # backend physics state
     obs: jax.Array  # observation to act on
     reward: jax.Array  # reward of the last transition (float32)
+    true_reward: jax.Array  # ground-truth reward of the last transition
     terminated: jax.Array  # last transition ended the episode for real (bool)
     truncated: jax.Array  # last transition hit a time limit (bool)
     final_obs: jax.Array  # true next observation of the last transition, before any reset
     time: jax.Array  # steps taken in the current episode (int32)
-    episode_return: jax.Array  # ground-truth return of the last transition's episode
+    episode_return: jax.Array  # return (of `reward`) of the last transition's episode
+    true_episode_return: jax.Array  # ground-truth return of that episode
     episode_length: jax.Array  # length of the last transition's episode (int32)
     key: jax.Array  # randomness for stochastic dynamics and resets
 
@@ -104,11 +108,13 @@ def initial_state(core: Any, obs: jax.Array, key: jax.Array) -> EnvState:
         core=core,
         obs=obs,
         reward=jnp.zeros((), jnp.float32),
+        true_reward=jnp.zeros((), jnp.float32),
         terminated=jnp.zeros((), bool),
         truncated=jnp.zeros((), bool),
         final_obs=obs,
         time=jnp.zeros((), jnp.int32),
         episode_return=jnp.zeros((), jnp.float32),
+        true_episode_return=jnp.zeros((), jnp.float32),
         episode_length=jnp.zeros((), jnp.int32),
         key=key,
     )
