@@ -248,6 +248,27 @@ def load(path: str) -> list[Trajectory]:
     n = len(arrays["terminal"])
     if len(arrays["indices"]) != n - 1 or len(arrays["obs"]) != len(arrays["acts"]) + n:
         raise ValueError(f"rollout file {path!r} has inconsistent array lengths")
+    return split_arrays(arrays)
+
+
+def flatten_trajectories(trajectories: list[Trajectory]) -> dict[str, np.ndarray]:
+    """Transitions of all trajectories, as imitation's flatten_trajectories_with_rew:
+    `obs`, `acts`, `next_obs`, `dones` (True on each trajectory's last step), `rews`."""
+    dones = [np.zeros(len(t.acts), bool) for t in trajectories]
+    for done, t in zip(dones, trajectories, strict=True):
+        done[-1] = t.terminal
+    return {
+        "obs": np.concatenate([t.obs[:-1] for t in trajectories]),
+        "acts": np.concatenate([t.acts for t in trajectories]),
+        "next_obs": np.concatenate([t.obs[1:] for t in trajectories]),
+        "dones": np.concatenate(dones),
+        "rews": np.concatenate([t.rews for t in trajectories]),
+    }
+
+
+def split_arrays(arrays: dict[str, np.ndarray]) -> list[Trajectory]:
+    """Trajectories from arrays in the npz layout (imitation's split rules)."""
+    n = len(arrays["terminal"])
     indices = arrays["indices"]
     obs = np.split(arrays["obs"], indices + np.arange(n - 1) + 1)
     acts = np.split(arrays["acts"], indices)

@@ -18,7 +18,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
-from flax import struct
 
 from jaxrl_expert import envs
 from jaxrl_expert.atomic_files import write_json
@@ -152,7 +151,7 @@ def load_reward_net(path: str) -> tuple[nn.Module, dict, dict]:
     return net, variables, saved
 
 
-@struct.dataclass
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: jax.jit(reward) works
 class LearnedReward:
     """A loaded reward: `reward(obs, act, next_obs, done)` on batches, pure and jittable.
 
@@ -161,11 +160,11 @@ class LearnedReward:
     `initial_stats` and is threaded through training by the caller.
     """
 
-    apply: Callable = struct.field(pytree_node=False)  # (stats, obs, act, next, done) -> (r, stats)
+    apply: Callable  # (stats, obs, act, next_obs, done, update) -> (rewards, stats)
     initial_stats: Any
-    update_stats: bool = struct.field(pytree_node=False)
-    observation_space: Any = struct.field(pytree_node=False)
-    action_space: Any = struct.field(pytree_node=False)
+    update_stats: bool
+    observation_space: Any
+    action_space: Any
 
     def __call__(self, obs, act, next_obs, done) -> jax.Array:
         return self.apply(self.initial_stats, obs, act, next_obs, done, False)[0]
