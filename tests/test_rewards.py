@@ -227,7 +227,7 @@ def fit_reward_to_ground_truth(tmp_path):
     data = rollouts.flatten_trajectories(rollouts.split_arrays(arrays))
     net = BasicRewardNet(n_actions=2, use_next_state=True)
     params = init(net)["params"]
-    optimizer = optax.adam(3e-3)
+    optimizer = optax.adam(1e-2)
 
     @jax.jit
     def fit(params):
@@ -243,11 +243,11 @@ def fit_reward_to_ground_truth(tmp_path):
             updates, s = optimizer.update(grads, s)
             return (optax.apply_updates(p, updates), s), value
 
-        (p, _), losses = jax.lax.scan(step, (params, optimizer.init(params)), None, length=1500)
+        (p, _), losses = jax.lax.scan(step, (params, optimizer.init(params)), None, length=3000)
         return p, losses[-1]
 
     params, final_loss = fit(params)
-    assert float(final_loss) < 0.02
+    assert float(final_loss) < 0.2 * float(np.var(data["rews"]))  # explains most of the variance
     save_reward_net(str(tmp_path / "fitted"), net, {"params": params}, OBS_SPACE, ACT_SPACE)
     return str(tmp_path / "fitted")
 
@@ -265,3 +265,24 @@ def test_zero_reward_reports_zero_return_and_ground_truth_monitor(tmp_path):
                      policy_save_interval=0, n_episodes_eval=5)  # fmt: skip
     assert stats["return_mean"] == 0.0 and stats["return_max"] == 0.0
     assert stats["monitor_return_len"] == 5 and stats["monitor_return_mean"] > 0
+
+
+def test_live_normalization_statistics_merge_every_training_batch(saved_nets):
+    from jaxrl_expert import config as config_lib
+    from jaxrl_expert import ppo
+
+    config = config_lib.base_config()
+    config_lib.apply_overrides(config, {
+        "reward_type": "RewardNet_normalized",
+        "reward_path": saved_nets["normalized_shaped"][0],
+        "load_reward_kwargs": {"update_stats": True},
+        "normalize_reward": False,
+        "ppo": {"n_envs": 4, "n_steps": 8, "batch_size": 16, "n_epochs": 1},
+    })  # fmt: skip
+    env = config_lib.validate(config)
+    trainer = ppo.make_train(config, env)
+    state = trainer.init(jax.random.PRNGKey(0))
+    start = float(state.env_state.core[1]["batch_stats"]["count"][0])
+    state, _ = jax.jit(trainer.train)(state, 2)
+    counts = np.asarray(state.env_state.core[1]["batch_stats"]["count"])
+    np.testing.assert_array_equal(counts, start + 2 * 4 * 8)  # every env holds the shared stats
