@@ -153,3 +153,41 @@ def load_policy(path: str) -> Policy:
     except (ValueError, FileNotFoundError, KeyError) as e:
         raise ValueError(f"policy arrays under {path!r} do not match its metadata: {e}") from None
     return Policy(network, arrays["params"], arrays["obs_rms"], metadata)
+
+
+class TrainCheckpoints:
+    """The full TrainState under `{log_dir}/checkpoints/`, for exact resume.
+
+    Orbax's CheckpointManager commits a step by renaming its finished
+    directory, so an interrupted save is never taken as the newest one.
+    Steps are PPO iteration counts.
+    """
+
+    def __init__(self, directory: str, max_to_keep: int) -> None:
+        self.directory = os.path.abspath(directory)
+        self._manager = ocp.CheckpointManager(
+            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep)
+        )
+
+    def latest_iteration(self) -> int | None:
+        return self._manager.latest_step()
+
+    def path(self, iteration: int) -> str:
+        return os.path.join(self.directory, str(iteration))
+
+    def save(self, iteration: int, state: Any) -> None:
+        self._manager.save(iteration, args=ocp.args.StandardSave(state))
+        self._manager.wait_until_finished()
+
+    def restore(self, iteration: int, like: Any) -> Any:
+        """The state saved at `iteration`, in the structure of `like` (arrays or shapes)."""
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        try:
+            return self._manager.restore(iteration, args=ocp.args.StandardRestore(abstract))
+        except (ValueError, KeyError, FileNotFoundError) as e:
+            raise ValueError(
+                f"checkpoint {self.path(iteration)!r} does not fit this config's TrainState: {e}"
+            ) from None
+
+    def close(self) -> None:
+        self._manager.close()

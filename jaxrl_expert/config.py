@@ -46,9 +46,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.rollout_save_n_episodes = config_dict.placeholder(int)  # exact episodes per file
     config.rollout_deterministic = False  # rollouts take the policy's mode instead of sampling
     config.agent_path = config_dict.placeholder(str)  # policy dir to warm-start from; None: fresh
-    config.reward_type = config_dict.placeholder(
-        str
-    )  # learned reward (load_reward type); None: env's
+    config.checkpoint_interval = 10_000  # env timesteps between full TrainState checkpoints
+    config.max_to_keep = 3  # newest TrainState checkpoints kept under checkpoints/
+    config.reward_type = config_dict.placeholder(str)  # a load_reward type; None: env's reward
     config.reward_path = config_dict.placeholder(str)  # saved reward-net directory for reward_type
     config.load_reward_kwargs = ml_collections.ConfigDict(  # passed to load_reward; None: unset
         {
@@ -91,22 +91,32 @@ def _schema_keys(node: Any, prefix: str = "") -> set[str]:
     return keys
 
 
-def apply_overrides(config: ml_collections.ConfigDict, overrides: Mapping[str, Any]) -> None:
+def apply_overrides(
+    config: ml_collections.ConfigDict, overrides: Mapping[str, Any], prefix: str = ""
+) -> None:
     """Sets `overrides` in place; nested mappings (`ppo={...}`) merge; unknown keys fail."""
     for name, value in overrides.items():
         if name not in config:
             raise ValueError(
-                f"unknown config field {name!r}; known fields: {sorted(config.keys())}"
+                f"unknown config field {name!r}"
+                + (f" under {prefix.rstrip('.')}" if prefix else "")
+                + f"; known fields: {sorted(config.keys())}"
             )
         current = config[name]
         if isinstance(current, ml_collections.ConfigDict) and isinstance(value, Mapping):
             if name == "env_kwargs":
                 config[name] = ml_collections.ConfigDict(dict(value))
             else:
-                apply_overrides(current, value)
-        else:
-            with config.ignore_type():
-                config[name] = value
+                apply_overrides(current, value, f"{prefix}{name}.")
+            continue
+        if (
+            isinstance(value, bool)
+            and isinstance(current, int | float)
+            and not isinstance(current, bool)
+        ):  # ml_collections would quietly turn True into 1.0
+            raise ValueError(f"config.{prefix}{name}={value!r} is invalid; must be a number")
+        with config.ignore_type():
+            config[name] = value
 
 
 class _Checker:
@@ -181,6 +191,8 @@ def validate(config: ml_collections.ConfigDict) -> envs.Env:
     check.boolean("policy_save_final")
     check.boolean("rollout_save_final")
     check.boolean("rollout_deterministic")
+    check.integer("checkpoint_interval")
+    check.integer("max_to_keep", 1)
     if config.reward_type is not None:
         from jaxrl_expert.rewards import REWARD_TYPES
 

@@ -14,6 +14,7 @@ from tensorboardX import SummaryWriter
 def summarize(totals: dict) -> dict[str, float]:
     """Chunk means from the sums a chunk returns (episode means are NaN if none ended)."""
     totals = {name: float(np.asarray(value)) for name, value in totals.items()}
+    totals.pop("first_nonfinite_iteration", None)
     episodes, iterations = totals["episodes"], max(totals["iterations"], 1.0)
     summary = {
         "episode_return_mean": totals["episode_return_sum"] / episodes if episodes else math.nan,

@@ -117,6 +117,12 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     )
 
 
+def all_finite(tree: Any) -> jax.Array:
+    """True when every float in the pytree is finite."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
 def gae(
     rewards: jax.Array,
     values: jax.Array,
@@ -287,14 +293,25 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         return state, metrics
 
     def train(state: TrainState, n_iterations: jax.Array) -> tuple[TrainState, dict]:
-        """Runs n_iterations PPO iterations (a traced count: one compile for any chunk)."""
+        """Runs n_iterations PPO iterations (a traced count: one compile for any chunk).
+
+        Metrics are sums over the chunk, plus `first_nonfinite_iteration`: the
+        first iteration (1-based count after it) that left a non-finite loss,
+        parameter or statistic, or -1.
+        """
 
         def body(_, carry):
-            state, totals = carry
+            state, totals, first_bad = carry
             state, metrics = iteration(state)
-            return state, jax.tree.map(jnp.add, totals, metrics)
+            finite = all_finite((state.params, state.obs_rms, state.reward_norm, metrics))
+            first_bad = jnp.where((first_bad < 0) & ~finite, state.iteration, first_bad)
+            return state, jax.tree.map(jnp.add, totals, metrics), first_bad
 
         totals = {name: jnp.zeros((), jnp.float32) for name in METRIC_NAMES}
-        return jax.lax.fori_loop(0, n_iterations, body, (state, totals))
+        first_bad = jnp.full((), -1, jnp.int32)
+        state, totals, first_bad = jax.lax.fori_loop(
+            0, n_iterations, body, (state, totals, first_bad)
+        )
+        return state, {**totals, "first_nonfinite_iteration": first_bad}
 
     return Trainer(init=init, train=train, network=network, normalize_obs=normalize_obs)

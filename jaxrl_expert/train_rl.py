@@ -13,8 +13,10 @@ from __future__ import annotations
 import copy
 import datetime
 import importlib.util
+import json
 import math
 import os
+import shutil
 import time
 from typing import Any
 
@@ -90,9 +92,38 @@ class _Saver:
         rollouts.save(path, rollouts.records_to_arrays(records))
 
 
+def _check_resumable(config: ml_collections.ConfigDict, log_dir: str) -> None:
+    """A run may only continue under the config it started with."""
+    path = os.path.join(log_dir, "config.json")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot resume in {log_dir!r}: {path} is unreadable ({e})") from None
+    current = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as saved
+    if saved != current:
+        differing = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        raise ValueError(
+            f"cannot resume in {log_dir!r}: its checkpoints come from another config "
+            f"({path} differs in {differing}); use a new --log_dir or the original config"
+        )
+
+
+def _remove_partial_files(log_dir: str) -> None:
+    """Temporary files and directories a killed run may have left (never final names)."""
+    for folder in (log_dir, os.path.join(log_dir, "policies"), os.path.join(log_dir, "rollouts")):
+        if not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            if name.startswith(".tmp-"):
+                path = os.path.join(folder, name)
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
 def train_rl(
     config: ml_collections.ConfigDict | None = None,
     log_dir: str | None = None,
+    resume: bool | None = None,
     **overrides: Any,
 ) -> dict[str, float]:
     """Trains an expert policy, saves policies and rollouts, returns final `rollout_stats`.
@@ -100,12 +131,23 @@ def train_rl(
     `config` defaults to configs/seals_cartpole.py; keyword overrides replace
     top-level fields (`total_timesteps=...`) or merge into nested ones
     (`ppo={"n_epochs": 5}`). Everything is validated before any compile.
+    A `log_dir` holding checkpoints of the same config is resumed from its
+    newest complete one (resume=True requires that; resume=False refuses it).
     """
     config = copy.deepcopy(config) if config is not None else load_config_file(DEFAULT_CONFIG)
     config_lib.apply_overrides(config, overrides)
     env = config_lib.validate(config)
     log_dir = log_dir or default_log_dir(config.env_id)
+    store = checkpoints.TrainCheckpoints(os.path.join(log_dir, "checkpoints"), config.max_to_keep)
+    resumed_at = store.latest_iteration()
+    if resumed_at is not None:
+        if resume is False:
+            raise ValueError(f"log_dir {log_dir!r} holds checkpoints; resume or use a new log_dir")
+        _check_resumable(config, log_dir)
+    elif resume:
+        raise ValueError(f"resume requested but {store.directory!r} holds no complete checkpoint")
     os.makedirs(log_dir, exist_ok=True)
+    _remove_partial_files(log_dir)
     write_json(os.path.join(log_dir, "config.json"), config.to_dict())
 
     trainer = ppo.make_train(config, env)
@@ -113,10 +155,15 @@ def train_rl(
     n_iterations = math.ceil(config.total_timesteps / batch)
     saves = save_iterations(n_iterations, batch, config.policy_save_interval)
     logs = set(range(config.log_interval, n_iterations + 1, config.log_interval)) | {n_iterations}
+    checkpoint_at = save_iterations(n_iterations, batch, config.checkpoint_interval)
+    checkpoint_at.add(n_iterations)
 
     compile_start = time.perf_counter()
     state = jax.jit(trainer.init)(jax.random.PRNGKey(config.seed))
-    if config.agent_path is not None:
+    if resumed_at is not None:
+        state = store.restore(resumed_at, state)
+        logging.info("resumed from %s", store.path(resumed_at))
+    elif config.agent_path is not None:
         warm = checkpoints.load_policy(config.agent_path)
         state = state.replace(params=warm.params, obs_rms=warm.obs_rms)
         logging.info("warm start from %s", config.agent_path)
@@ -125,12 +172,23 @@ def train_rl(
 
     saver = _Saver(config, env, trainer, log_dir)
     logger = TrainLogger(log_dir)
-    done, totals, chunk_time = 0, None, 0.0
-    for boundary in sorted(saves | logs):
+    done = int(state.iteration)
+    totals, chunk_time = None, 0.0
+    for boundary in sorted(b for b in saves | logs | checkpoint_at if b > done):
         start = time.perf_counter()
         state, chunk_totals = train_chunk(state, np.int32(boundary - done))
         chunk_totals = jax.device_get(chunk_totals)
         chunk_time += time.perf_counter() - start
+        bad = int(chunk_totals.pop("first_nonfinite_iteration"))
+        if bad >= 0:
+            last = store.latest_iteration()
+            store.close()
+            raise FloatingPointError(
+                f"training diverged: a non-finite loss, parameter or normalizer statistic "
+                f"appeared at PPO iteration {bad} (timestep {bad * batch}); nothing from it "
+                f"was saved. Last good checkpoint: "
+                f"{store.path(last) if last is not None else 'none'}"
+            )
         totals = chunk_totals if totals is None else jax.tree.map(np.add, totals, chunk_totals)
         timesteps = boundary * batch
         if boundary in logs:
@@ -140,7 +198,10 @@ def train_rl(
         if boundary in saves:
             saver.policy(state, f"{timesteps:012d}", timesteps)
             saver.rollouts(state, f"{timesteps:012d}", timesteps)
+        if boundary in checkpoint_at:  # after the saves: a resume never skips one
+            store.save(boundary, state)
         done = boundary
+    store.close()
 
     final_timesteps = n_iterations * batch
     if config.policy_save_final:
@@ -163,6 +224,9 @@ def train_rl(
 _CONFIG = config_flags.DEFINE_config_file(
     "config", DEFAULT_CONFIG, "ml_collections config file; override fields with --config.<field>="
 )
+_RESUME = flags.DEFINE_bool(
+    "resume", None, "continue the run in --log_dir (default: resume when it has checkpoints)"
+)
 # --log_dir is absl.logging's own flag ("directory to write logfiles into"); we
 # use it as the run's output directory (default output/train_rl/<env>/<timestamp>).
 
@@ -170,7 +234,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    stats = train_rl(_CONFIG.value, log_dir=flags.FLAGS.log_dir or None)
+    stats = train_rl(_CONFIG.value, log_dir=flags.FLAGS.log_dir or None, resume=_RESUME.value)
     print(stats)
 
 

@@ -1,6 +1,7 @@
 """Bad input fails before any compile, naming the field, the value and what is allowed."""
 
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -86,3 +87,73 @@ def test_cli_rejects_a_typo_in_a_config_override(repo_dir, tmp_path):
     )
     assert result.returncode != 0
     assert "n_epoch" in result.stderr
+
+
+# --- Random invalid configs (hypothesis): always a ValueError naming the field. ---
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from jaxrl_expert import envs  # noqa: E402
+
+not_an_int = st.one_of(st.floats(allow_nan=True), st.text(max_size=5), st.booleans(), st.none())
+not_a_number = st.one_of(
+    st.text(max_size=5), st.booleans(), st.none(), st.just(float("nan")), st.just(float("inf"))
+)
+not_a_bool = st.one_of(st.integers(), st.floats(), st.text(max_size=5), st.none())
+POSITIVE_INTS = ["total_timesteps", "n_episodes_eval", "log_interval", "max_to_keep",
+                 "ppo.n_envs", "ppo.n_steps", "ppo.n_epochs"]  # fmt: skip
+POSITIVE_NUMBERS = ["ppo.learning_rate", "ppo.clip_range", "ppo.max_grad_norm",
+                    "normalize_kwargs.clip_obs", "normalize_kwargs.clip_reward",
+                    "normalize_kwargs.epsilon"]  # fmt: skip
+UNIT_INTERVAL = ["ppo.gamma", "ppo.gae_lambda", "normalize_kwargs.gamma"]
+BOOLS = ["normalize_reward", "policy_save_final", "rollout_save_final", "rollout_deterministic",
+         "ppo.normalize_advantage", "ppo.ortho_init", "normalize_kwargs.norm_obs"]  # fmt: skip
+CHOICES = {"env_id": envs.ENV_IDS, "ppo.activation": ("tanh", "relu", "elu", "gelu", "silu"),
+           "ppo.lr_schedule": ("constant", "linear")}  # fmt: skip
+
+
+def _invalid_field_value():
+    return st.one_of(
+        st.tuples(st.sampled_from(POSITIVE_INTS), st.one_of(st.integers(max_value=0), not_an_int)),
+        st.tuples(
+            st.sampled_from(POSITIVE_NUMBERS), st.one_of(st.floats(max_value=0.0), not_a_number)
+        ),
+        st.tuples(
+            st.sampled_from(UNIT_INTERVAL),
+            st.one_of(st.floats(min_value=1.0001), st.floats(max_value=-0.0001), not_a_number),
+        ),
+        st.tuples(st.sampled_from(BOOLS), not_a_bool),
+        *(
+            st.tuples(st.just(field), st.text(max_size=8).filter(lambda v, a=allowed: v not in a))
+            for field, allowed in CHOICES.items()
+        ),
+    )
+
+
+def _nested(field, value):
+    head, _, leaf = field.partition(".")
+    return {head: {leaf: value}} if leaf else {head: value}
+
+
+@settings(max_examples=150, deadline=None)
+@given(_invalid_field_value())
+def test_random_invalid_configs_fail_with_a_value_error_naming_the_field(field_value):
+    field, value = field_value
+    real_jit = jax.jit
+    jax.jit = None  # any compile would crash with a TypeError, not a ValueError
+    try:
+        with pytest.raises(ValueError, match=re.escape(f"config.{field}=")):
+            train_rl_module.train_rl(log_dir="/nonexistent/never-created", **_nested(field, value))
+    finally:
+        jax.jit = real_jit
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12))
+def test_random_unknown_fields_are_rejected_by_name(name):
+    known = set(base_config().keys()) | {f"ppo.{k}" for k in base_config().ppo}
+    if name in known or f"ppo.{name}" in known:
+        return
+    with pytest.raises(ValueError, match=f"unknown config field '{name}'"):
+        train_rl_module.train_rl(log_dir="/nonexistent/never-created", ppo={name: 1})

@@ -1,0 +1,200 @@
+"""Nothing lost: exact resume, a kill test, the NaN guard, corrupt inputs, no unpickling."""
+
+import json
+import os
+import pathlib
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxrl_expert import load_policy, rollouts
+from jaxrl_expert.train_rl import train_rl
+
+# seals/CartPole-v0 (the default config), shortened; saves and checkpoints often.
+FLAGS = [
+    "--config.total_timesteps=61440",
+    "--config.policy_save_interval=12288",
+    "--config.checkpoint_interval=8192",
+    "--config.n_episodes_eval=10",
+]
+OVERRIDES = {
+    "total_timesteps": 61440,
+    "policy_save_interval": 12288,
+    "checkpoint_interval": 8192,
+    "n_episodes_eval": 10,
+}
+
+
+def cli(log_dir, repo_dir):
+    return [sys.executable, "-m", "jaxrl_expert.train_rl", f"--log_dir={log_dir}", *FLAGS]
+
+
+def assert_same_result(a, b):
+    assert json.loads((a / "stats.json").read_text()) == json.loads((b / "stats.json").read_text())
+    pa, pb = load_policy(str(a / "policies" / "final")), load_policy(str(b / "policies" / "final"))
+    for x, y in zip(jax.tree.leaves(pa.params), jax.tree.leaves(pb.params), strict=True):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(pa.obs_rms.var, pb.obs_rms.var)
+    assert sorted(os.listdir(a / "policies")) == sorted(os.listdir(b / "policies"))
+    assert sorted(os.listdir(a / "rollouts")) == sorted(os.listdir(b / "rollouts"))
+
+
+def assert_every_file_loads(log_dir):
+    for path in log_dir.rglob("*"):
+        assert not path.name.startswith(".tmp-"), path
+    json.loads((log_dir / "config.json").read_text())
+    json.loads((log_dir / "stats.json").read_text())
+    for policy in (log_dir / "policies").iterdir():
+        load_policy(str(policy))
+    for file in (log_dir / "rollouts").iterdir():
+        assert rollouts.load(str(file))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(repo_dir, tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("whole") / "run"
+    subprocess.run(cli(log_dir, repo_dir), cwd=repo_dir, check=True, capture_output=True)
+    return log_dir
+
+
+def test_resume_from_an_older_checkpoint_is_bit_exact(uninterrupted, tmp_path):
+    log_dir = tmp_path / "run"
+    shutil.copytree(uninterrupted, log_dir)
+    # Forget every checkpoint but the oldest kept one, as if the run had died there.
+    steps = sorted(int(p.name) for p in (log_dir / "checkpoints").iterdir() if p.name.isdigit())
+    assert len(steps) == 3 and steps[0] < 15  # max_to_keep=3; 15 iterations in all
+    for step in steps[1:]:
+        shutil.rmtree(log_dir / "checkpoints" / str(step))
+    shutil.rmtree(log_dir / "policies" / "final")
+    (log_dir / "stats.json").unlink()
+    (log_dir / "rollouts" / "final.npz").unlink()
+    train_rl(log_dir=str(log_dir), resume=True, **OVERRIDES)
+    assert_same_result(uninterrupted, log_dir)
+
+
+@pytest.mark.parametrize("kill_seed", [0, 1, 2])
+def test_sigkill_at_a_random_point_then_rerun_completes_with_identical_result(
+    uninterrupted, repo_dir, tmp_path, kill_seed
+):
+    log_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        cli(log_dir, repo_dir), cwd=repo_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    checkpoints = log_dir / "checkpoints"
+    deadline = time.monotonic() + 120
+    while not (checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(random.Random(kill_seed).uniform(0.0, 1.5))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (log_dir / "stats.json").exists()  # the kill landed before the end
+    rerun = subprocess.run(cli(log_dir, repo_dir), cwd=repo_dir, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert_every_file_loads(log_dir)
+    assert_same_result(uninterrupted, log_dir)
+
+
+def test_resuming_under_another_config_names_the_file_and_fields(uninterrupted, tmp_path):
+    log_dir = tmp_path / "run"
+    shutil.copytree(uninterrupted, log_dir)
+    with pytest.raises(ValueError, match=r"config\.json differs in \['n_episodes_eval'\]"):
+        train_rl(log_dir=str(log_dir), **{**OVERRIDES, "n_episodes_eval": 11})
+
+
+def test_resume_requested_without_checkpoints_fails(tmp_path):
+    with pytest.raises(ValueError, match=r"resume requested but .*checkpoints.* no complete"):
+        train_rl(log_dir=str(tmp_path), resume=True, **OVERRIDES)
+
+
+def test_divergence_stops_training_naming_the_iteration_and_saves_nothing(tmp_path):
+    with pytest.raises(
+        FloatingPointError,
+        match=r"non-finite .* at PPO iteration 1 \(timestep 4096\); nothing from it was saved\. "
+        r"Last good checkpoint: none",
+    ):
+        train_rl(log_dir=str(tmp_path), ppo={"learning_rate": 1e30}, **OVERRIDES)
+    assert not (tmp_path / "policies").exists()
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()]
+
+
+def test_divergence_after_checkpoints_names_the_last_good_one(tmp_path, monkeypatch):
+    """The optimizer turns NaN in iteration 5: checkpoints 2 and 4 are good, nothing after."""
+    from jaxrl_expert import ppo
+
+    real_make_optimizer = ppo.make_optimizer
+
+    def nan_from_iteration_5(config):
+        first_bad_update = 4 * config.ppo.n_epochs * (4096 // config.ppo.batch_size)
+
+        def update(updates, count, params=None):
+            poison = jnp.where(count >= first_bad_update, jnp.nan, 0.0)
+            return jax.tree.map(lambda u: u + poison, updates), count + 1
+
+        poisoner = optax.GradientTransformation(lambda p: jnp.zeros((), jnp.int32), update)
+        return optax.chain(real_make_optimizer(config), poisoner)
+
+    monkeypatch.setattr(ppo, "make_optimizer", nan_from_iteration_5)
+    log_dir = tmp_path / "run"
+    with pytest.raises(
+        FloatingPointError,
+        match=r"at PPO iteration 5 \(timestep 20480\).* Last good checkpoint: .*checkpoints/4$",
+    ):
+        train_rl(log_dir=str(log_dir), **OVERRIDES)
+    steps = sorted(int(p.name) for p in (log_dir / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps == [2, 4]
+    assert sorted(os.listdir(log_dir / "policies")) == ["000000012288"]  # iteration 3
+
+
+def test_a_reward_net_returning_nan_stops_training_at_once(tmp_path):
+    from jaxrl_expert import envs
+    from jaxrl_expert.rewards import BasicRewardNet, init_reward_net, save_reward_net
+
+    env = envs.make("seals/CartPole-v0")
+    net = BasicRewardNet(n_actions=2)
+    variables = init_reward_net(net, jax.random.PRNGKey(0), env.observation_space, env.action_space)
+    variables = jax.tree.map(lambda x: x * np.nan, variables)
+    save_reward_net(str(tmp_path / "nan_net"), net, variables, env.observation_space,
+                    env.action_space)  # fmt: skip
+    with pytest.raises(FloatingPointError, match=r"iteration 1 .* Last good checkpoint: none"):
+        train_rl(log_dir=str(tmp_path / "run"), reward_type="RewardNet_unnormalized",
+                 reward_path=str(tmp_path / "nan_net"), **OVERRIDES)  # fmt: skip
+
+
+def test_reward_net_whose_arrays_do_not_match_its_spec_names_the_directory(tmp_path):
+    from jaxrl_expert import envs
+    from jaxrl_expert.rewards import BasicRewardNet, init_reward_net, load_reward, save_reward_net
+
+    env = envs.make("CartPole-v1")
+    net = BasicRewardNet(n_actions=2)
+    variables = init_reward_net(net, jax.random.PRNGKey(0), env.observation_space, env.action_space)
+    path = tmp_path / "net"
+    save_reward_net(str(path), net, variables, env.observation_space, env.action_space)
+    spec = json.loads((path / "reward_net.json").read_text())
+    spec["module"]["kwargs"]["hid_sizes"] = [16, 16]  # another input size for layer 2
+    (path / "reward_net.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match=re.escape(f"reward net arrays under {str(path)!r}")):
+        load_reward("RewardNet_unshaped", str(path))
+
+
+def test_package_never_unpickles_evals_or_execs(repo_dir):
+    forbidden = re.compile(
+        r"import pickle|import cloudpickle|pickle\.load|allow_pickle\s*=\s*True"
+        r"|(?<![\w.])eval\(|(?<![\w.])exec\(|torch\.load|joblib\.load"
+    )
+    offenders = []
+    for path in pathlib.Path(repo_dir, "jaxrl_expert").rglob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if forbidden.search(line):
+                offenders.append(f"{path}:{number}: {line.strip()}")
+    assert offenders == []
