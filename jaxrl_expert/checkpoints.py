@@ -38,6 +38,13 @@ def package_version() -> str:
         return "unknown"
 
 
+def single_process_checkpointer() -> ocp.StandardCheckpointer:
+    """Orbax for host arrays written by this process alone (no cross-process barrier)."""
+    me = jax.process_index()
+    options = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+    return ocp.StandardCheckpointer(multiprocessing_options=options)
+
+
 def policy_metadata(config: ml_collections.ConfigDict, env: envs.Env) -> dict[str, Any]:
     """Everything needed to rebuild and run the policy, with no other input."""
     ppo, norm = config.ppo, config.normalize_kwargs
@@ -84,7 +91,7 @@ def save_policy(
     tmp = os.path.join(parent, f".tmp-{name}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    checkpointer = ocp.StandardCheckpointer()
+    checkpointer = single_process_checkpointer()
     checkpointer.save(os.path.join(tmp, ARRAYS_DIR), {"params": params, "obs_rms": obs_rms})
     checkpointer.wait_until_finished()
     write_json(os.path.join(tmp, METADATA_FILE), {**metadata, "timesteps": int(timesteps)})
@@ -149,7 +156,7 @@ def load_policy(path: str) -> Policy:
     params = jax.eval_shape(network.init, jax.random.PRNGKey(0), jnp.zeros(obs_shape))
     target = {"params": params, "obs_rms": jax.eval_shape(lambda: RunningMeanStd.create(obs_shape))}
     try:
-        arrays = ocp.StandardCheckpointer().restore(os.path.join(path, ARRAYS_DIR), target)
+        arrays = single_process_checkpointer().restore(os.path.join(path, ARRAYS_DIR), target)
     except (ValueError, FileNotFoundError, KeyError) as e:
         raise ValueError(f"policy arrays under {path!r} do not match its metadata: {e}") from None
     return Policy(network, arrays["params"], arrays["obs_rms"], metadata)

@@ -47,6 +47,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.rollout_deterministic = False  # rollouts take the policy's mode instead of sampling
     config.agent_path = config_dict.placeholder(str)  # policy dir to warm-start from; None: fresh
     config.checkpoint_interval = 10_000  # env timesteps between full TrainState checkpoints
+    config.num_seeds = 1  # S > 1 trains seeds seed..seed+S-1 in one vmapped program
+    config.num_devices = config_dict.placeholder(int)  # devices to shard envs over; None: all
     config.max_to_keep = 3  # newest TrainState checkpoints kept under checkpoints/
     config.reward_type = config_dict.placeholder(str)  # a load_reward type; None: env's reward
     config.reward_path = config_dict.placeholder(str)  # saved reward-net directory for reward_type
@@ -193,6 +195,9 @@ def validate(config: ml_collections.ConfigDict) -> envs.Env:
     check.boolean("rollout_deterministic")
     check.integer("checkpoint_interval")
     check.integer("max_to_keep", 1)
+    check.integer("num_seeds", 1)
+    if config.num_devices is not None:
+        check.integer("num_devices", 1)
     if config.reward_type is not None:
         from jaxrl_expert.rewards import REWARD_TYPES
 

@@ -26,7 +26,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxrl_expert import checkpoints, ppo, rollouts
+from jaxrl_expert import checkpoints, devices, ppo, rollouts
 from jaxrl_expert import config as config_lib
 from jaxrl_expert.atomic_files import write_json
 from jaxrl_expert.logging import TrainLogger, configure_console, summarize
@@ -63,13 +63,16 @@ def save_iterations(n_iterations: int, batch: int, interval: int) -> set[int]:
     }
 
 
-class _Saver:
-    """Writes policies and rollouts of the current TrainState; one compiled sampler."""
+class _Outputs:
+    """Policies, rollouts and evaluation of one TrainState; one compiled program each.
 
-    def __init__(self, config: ml_collections.ConfigDict, env, trainer: ppo.Trainer, log_dir: str):
-        self.log_dir = log_dir
+    The sampler and the evaluation take params as arguments, so every save of
+    every seed reuses the same compiled program. Every process computes (the
+    arrays may span processes); only process 0 writes files.
+    """
+
+    def __init__(self, config: ml_collections.ConfigDict, env, trainer: ppo.Trainer):
         self.metadata = checkpoints.policy_metadata(config, env)
-        self.seed = config.seed
         act = make_act(trainer.network, trainer.normalize_obs, env.action_space)
         n_timesteps, n_episodes = config_lib.rollout_request(config)
         deterministic = config.rollout_deterministic
@@ -79,17 +82,34 @@ class _Saver:
             sampler = rollouts.make_sampler(env, policy, config.ppo.n_envs, n_timesteps, n_episodes)
             return sampler(key)
 
+        def evaluate(params, obs_rms, key):
+            policy = lambda obs, k: act(params, obs_rms, obs, k)
+            return rollouts.run_episodes(env, policy, key, config.n_episodes_eval)
+
         self._sample = jax.jit(sample)
+        self._evaluate = jax.jit(evaluate)
 
-    def policy(self, state: ppo.TrainState, name: str, timesteps: int) -> None:
-        path = os.path.join(self.log_dir, "policies", name)
-        checkpoints.save_policy(path, state.params, state.obs_rms, self.metadata, timesteps)
+    def policy(self, run_dir: str, state: ppo.TrainState, name: str, timesteps: int) -> None:
+        params, obs_rms = jax.device_get((state.params, state.obs_rms))
+        if devices.is_writer():
+            path = os.path.join(run_dir, "policies", name)
+            checkpoints.save_policy(path, params, obs_rms, self.metadata, timesteps)
 
-    def rollouts(self, state: ppo.TrainState, name: str, timesteps: int) -> None:
-        key = jax.random.fold_in(jax.random.PRNGKey(self.seed), timesteps)
-        records = self._sample(state.params, state.obs_rms, key)
-        path = os.path.join(self.log_dir, "rollouts", f"{name}.npz")
-        rollouts.save(path, rollouts.records_to_arrays(records))
+    def rollouts(
+        self, run_dir: str, state: ppo.TrainState, name: str, timesteps: int, seed: int
+    ) -> None:
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), timesteps)
+        records = jax.device_get(self._sample(state.params, state.obs_rms, key))
+        if devices.is_writer():
+            path = os.path.join(run_dir, "rollouts", f"{name}.npz")
+            rollouts.save(path, rollouts.records_to_arrays(records))
+
+    def evaluate(self, state: ppo.TrainState, seed: int) -> dict[str, float]:
+        key = jax.random.PRNGKey(seed + 1)
+        returns, true_returns, lengths = jax.device_get(
+            self._evaluate(state.params, state.obs_rms, key)
+        )
+        return rollouts.rollout_stats(returns, lengths, true_returns)
 
 
 def _check_resumable(config: ml_collections.ConfigDict, log_dir: str) -> None:
@@ -109,9 +129,9 @@ def _check_resumable(config: ml_collections.ConfigDict, log_dir: str) -> None:
         )
 
 
-def _remove_partial_files(log_dir: str) -> None:
+def _remove_partial_files(run_dir: str) -> None:
     """Temporary files and directories a killed run may have left (never final names)."""
-    for folder in (log_dir, os.path.join(log_dir, "policies"), os.path.join(log_dir, "rollouts")):
+    for folder in (run_dir, os.path.join(run_dir, "policies"), os.path.join(run_dir, "rollouts")):
         if not os.path.isdir(folder):
             continue
         for name in os.listdir(folder):
@@ -120,12 +140,19 @@ def _remove_partial_files(log_dir: str) -> None:
                 shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
+def _seed_config(config: ml_collections.ConfigDict, index: int) -> dict[str, Any]:
+    """The single-seed config that seed `index` of a multi-seed run is equal to."""
+    single = config.to_dict()
+    single.update(seed=config.seed + index, num_seeds=1)
+    return single
+
+
 def train_rl(
     config: ml_collections.ConfigDict | None = None,
     log_dir: str | None = None,
     resume: bool | None = None,
     **overrides: Any,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Trains an expert policy, saves policies and rollouts, returns final `rollout_stats`.
 
     `config` defaults to configs/seals_cartpole.py; keyword overrides replace
@@ -133,22 +160,43 @@ def train_rl(
     (`ppo={"n_epochs": 5}`). Everything is validated before any compile.
     A `log_dir` holding checkpoints of the same config is resumed from its
     newest complete one (resume=True requires that; resume=False refuses it).
+    With `num_seeds` = S > 1, S experts (seeds seed..seed+S-1) train in one
+    vmapped program; seed i's outputs go to `{log_dir}/seed_{i}/` and the
+    result maps `seed_{i}` to its stats.
     """
     config = copy.deepcopy(config) if config is not None else load_config_file(DEFAULT_CONFIG)
     config_lib.apply_overrides(config, overrides)
     env = config_lib.validate(config)
+    mesh = devices.make_mesh(config.num_devices, config.ppo.n_envs)
     log_dir = log_dir or default_log_dir(config.env_id)
-    store = checkpoints.TrainCheckpoints(os.path.join(log_dir, "checkpoints"), config.max_to_keep)
-    resumed_at = store.latest_iteration()
+    n_seeds = config.num_seeds
+    run_dirs = [log_dir] if n_seeds == 1 else [f"{log_dir}/seed_{i}" for i in range(n_seeds)]
+    stores = [
+        checkpoints.TrainCheckpoints(os.path.join(d, "checkpoints"), config.max_to_keep)
+        for d in run_dirs
+    ]
+    latest = [store.latest_iteration() for store in stores]
+    if None in latest and any(x is not None for x in latest):
+        raise ValueError(
+            f"cannot resume in {log_dir!r}: only some seeds have checkpoints; use a new log_dir"
+        )
+    # Seeds checkpoint together; a kill between them leaves some one step behind.
+    resumed_at = None if None in latest else min(latest)
     if resumed_at is not None:
         if resume is False:
             raise ValueError(f"log_dir {log_dir!r} holds checkpoints; resume or use a new log_dir")
         _check_resumable(config, log_dir)
     elif resume:
-        raise ValueError(f"resume requested but {store.directory!r} holds no complete checkpoint")
-    os.makedirs(log_dir, exist_ok=True)
-    _remove_partial_files(log_dir)
-    write_json(os.path.join(log_dir, "config.json"), config.to_dict())
+        raise ValueError(
+            f"resume requested but {stores[0].directory!r} holds no complete checkpoint"
+        )
+    if devices.is_writer():
+        for i, run_dir in enumerate(run_dirs):
+            os.makedirs(run_dir, exist_ok=True)
+            _remove_partial_files(run_dir)
+            if n_seeds > 1:
+                write_json(os.path.join(run_dir, "config.json"), _seed_config(config, i))
+        write_json(os.path.join(log_dir, "config.json"), config.to_dict())
 
     trainer = ppo.make_train(config, env)
     batch = ppo.batch_size(config)
@@ -159,71 +207,119 @@ def train_rl(
     checkpoint_at.add(n_iterations)
 
     compile_start = time.perf_counter()
-    state = jax.jit(trainer.init)(jax.random.PRNGKey(config.seed))
+    seeds = [config.seed + i for i in range(n_seeds)]
+    keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
+    init, train = trainer.init, trainer.train
+    if n_seeds > 1:
+        init, train = jax.vmap(init), jax.vmap(train, in_axes=(0, None))
+    else:
+        keys = keys[0]
+    abstract = jax.eval_shape(init, keys)
+    sharding = devices.train_state_sharding(abstract, mesh, seeds_axis=n_seeds > 1)
+    state = jax.jit(init, out_shardings=sharding)(keys)
     if resumed_at is not None:
-        state = store.restore(resumed_at, state)
-        logging.info("resumed from %s", store.path(resumed_at))
+        restored = [store.restore(resumed_at, _seed_slice(state, i, n_seeds)) for i, store in
+                    enumerate(stores)]  # fmt: skip
+        state = jax.device_put(_stack(restored, n_seeds), sharding)
+        logging.info("resumed from %s", stores[0].path(resumed_at))
     elif config.agent_path is not None:
         warm = checkpoints.load_policy(config.agent_path)
-        state = state.replace(params=warm.params, obs_rms=warm.obs_rms)
+        params, obs_rms = warm.params, warm.obs_rms
+        if n_seeds > 1:
+            params, obs_rms = _stack([(params, obs_rms)] * n_seeds, n_seeds)
+        state = jax.device_put(state.replace(params=params, obs_rms=obs_rms), sharding)
         logging.info("warm start from %s", config.agent_path)
-    train_chunk = jax.jit(trainer.train).lower(state, np.int32(1)).compile()
+    train_chunk = (
+        jax.jit(train, in_shardings=(sharding, None), out_shardings=(sharding, None))
+        .lower(state, np.int32(1))
+        .compile()
+    )
     logging.info("compiled in %.1f s", time.perf_counter() - compile_start)
 
-    saver = _Saver(config, env, trainer, log_dir)
-    logger = TrainLogger(log_dir)
-    done = int(state.iteration)
+    outputs = _Outputs(config, env, trainer)
+    loggers = [TrainLogger(d) if devices.is_writer() else None for d in run_dirs]
+    done = int(np.max(jax.device_get(state.iteration)))
     totals, chunk_time = None, 0.0
     for boundary in sorted(b for b in saves | logs | checkpoint_at if b > done):
         start = time.perf_counter()
         state, chunk_totals = train_chunk(state, np.int32(boundary - done))
         chunk_totals = jax.device_get(chunk_totals)
         chunk_time += time.perf_counter() - start
-        bad = int(chunk_totals.pop("first_nonfinite_iteration"))
-        if bad >= 0:
-            last = store.latest_iteration()
-            store.close()
-            raise FloatingPointError(
-                f"training diverged: a non-finite loss, parameter or normalizer statistic "
-                f"appeared at PPO iteration {bad} (timestep {bad * batch}); nothing from it "
-                f"was saved. Last good checkpoint: "
-                f"{store.path(last) if last is not None else 'none'}"
-            )
+        bad = np.asarray(chunk_totals.pop("first_nonfinite_iteration")).reshape(-1)
+        if np.any(bad >= 0):
+            _diverged(stores, int(bad[bad >= 0].min()), batch, run_dirs)
         totals = chunk_totals if totals is None else jax.tree.map(np.add, totals, chunk_totals)
         timesteps = boundary * batch
         if boundary in logs:
-            steps = totals["iterations"] * batch
-            logger.log(timesteps, summarize(totals), steps / chunk_time)
+            for i, logger in enumerate(loggers):
+                if logger is not None:
+                    seed_totals = jax.tree.map(lambda x, i=i: np.reshape(x, (-1,))[i], totals)
+                    steps = float(seed_totals["iterations"]) * batch * n_seeds  # all seeds
+                    logger.log(timesteps, summarize(seed_totals), steps / chunk_time)
             totals, chunk_time = None, 0.0
-        if boundary in saves:
-            saver.policy(state, f"{timesteps:012d}", timesteps)
-            saver.rollouts(state, f"{timesteps:012d}", timesteps)
-        if boundary in checkpoint_at:  # after the saves: a resume never skips one
-            store.save(boundary, state)
+        for i, run_dir in enumerate(run_dirs):
+            seed_state = _seed_slice(state, i, n_seeds)
+            if boundary in saves:
+                outputs.policy(run_dir, seed_state, f"{timesteps:012d}", timesteps)
+                outputs.rollouts(run_dir, seed_state, f"{timesteps:012d}", timesteps, seeds[i])
+            if boundary in checkpoint_at:  # after the saves: a resume never skips one
+                stores[i].save(boundary, seed_state)
         done = boundary
-    store.close()
+    for store in stores:
+        store.close()
 
     final_timesteps = n_iterations * batch
-    if config.policy_save_final:
-        saver.policy(state, "final", final_timesteps)
-    if config.rollout_save_final:
-        saver.rollouts(state, "final", final_timesteps)
+    results = {}
+    for i, run_dir in enumerate(run_dirs):
+        seed_state = _seed_slice(state, i, n_seeds)
+        if config.policy_save_final:
+            outputs.policy(run_dir, seed_state, "final", final_timesteps)
+        if config.rollout_save_final:
+            outputs.rollouts(run_dir, seed_state, "final", final_timesteps, seeds[i])
+        stats = outputs.evaluate(seed_state, seeds[i])
+        if loggers[i] is not None:
+            loggers[i].log_eval(final_timesteps, stats)
+            loggers[i].close()
+            write_json(os.path.join(run_dir, "stats.json"), stats)
+        logging.info("final policy%s: %s", f" (seed_{i})" if n_seeds > 1 else "", stats)
+        results[f"seed_{i}"] = stats
+    if n_seeds == 1:
+        return results["seed_0"]
+    if devices.is_writer():
+        write_json(os.path.join(log_dir, "stats.json"), results)
+    return results
 
-    act = make_act(trainer.network, trainer.normalize_obs, env.action_space)
-    policy = lambda obs, key: act(state.params, state.obs_rms, obs, key)
-    evaluate = jax.jit(lambda key: rollouts.run_episodes(env, policy, key, config.n_episodes_eval))
-    returns, true_returns, lengths = jax.device_get(evaluate(jax.random.PRNGKey(config.seed + 1)))
-    stats = rollouts.rollout_stats(returns, lengths, true_returns)
-    logger.log_eval(final_timesteps, stats)
-    logger.close()
-    write_json(os.path.join(log_dir, "stats.json"), stats)
-    logging.info("final policy: %s", stats)
-    return stats
+
+def _seed_slice(tree: Any, index: int, n_seeds: int) -> Any:
+    """Seed `index` of a seed-stacked pytree (the tree itself for a single seed)."""
+    return tree if n_seeds == 1 else jax.tree.map(lambda x: x[index], tree)
+
+
+def _stack(trees: list[Any], n_seeds: int) -> Any:
+    return trees[0] if n_seeds == 1 else jax.tree.map(lambda *xs: np.stack(xs), *trees)
+
+
+def _diverged(stores, iteration: int, batch: int, run_dirs: list[str]) -> None:
+    last = stores[0].latest_iteration()
+    for store in stores:
+        store.close()
+    raise FloatingPointError(
+        f"training diverged: a non-finite loss, parameter or normalizer statistic "
+        f"appeared at PPO iteration {iteration} (timestep {iteration * batch}); nothing "
+        f"from it was saved. Last good checkpoint: "
+        f"{stores[0].path(last) if last is not None else 'none'}"
+    )
 
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", DEFAULT_CONFIG, "ml_collections config file; override fields with --config.<field>="
 )
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "call jax.distributed.initialize() (multi-host / multi-process)"
+)
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "processes in the job")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "this process's index")
 _RESUME = flags.DEFINE_bool(
     "resume", None, "continue the run in --log_dir (default: resume when it has checkpoints)"
 )
@@ -234,6 +330,8 @@ _RESUME = flags.DEFINE_bool(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if _DISTRIBUTED.value:
+        devices.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     stats = train_rl(_CONFIG.value, log_dir=flags.FLAGS.log_dir or None, resume=_RESUME.value)
     print(stats)
 

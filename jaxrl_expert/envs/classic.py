@@ -9,10 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import gymnax
 import jax
 import jax.numpy as jnp
-from gymnax.environments import spaces as gymnax_spaces
 
 from jaxrl_expert.envs.base import Box, Discrete, EnvState, Space, initial_state
 
@@ -26,6 +24,8 @@ GYMNAX_IDS = (
 
 
 def _convert_space(space: Any) -> Space:
+    from gymnax.environments import spaces as gymnax_spaces
+
     if isinstance(space, gymnax_spaces.Discrete):
         return Discrete(int(space.n))
     if isinstance(space, gymnax_spaces.Box):
@@ -37,6 +37,9 @@ class GymnaxEnv:
     """A gymnax environment behind the `Env` interface (no time limit, no reset)."""
 
     def __init__(self, env_id: str, **params: Any) -> None:
+        import gymnax  # imported on first use: its import starts the XLA backend, which
+        # must wait for jax.distributed.initialize() in multi-process runs
+
         self.env_id = env_id
         self._env, default_params = gymnax.make(env_id)
         known = {f.name for f in dataclasses.fields(default_params)}

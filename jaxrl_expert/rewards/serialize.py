@@ -17,10 +17,10 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import orbax.checkpoint as ocp
 
 from jaxrl_expert import envs
 from jaxrl_expert.atomic_files import write_json
+from jaxrl_expert.checkpoints import single_process_checkpointer
 from jaxrl_expert.rewards.nets import (
     AddSTDRewardWrapper,
     BasicRewardNet,
@@ -113,7 +113,7 @@ def save_reward_net(
     tmp = os.path.join(parent, f".tmp-{name}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    checkpointer = ocp.StandardCheckpointer()
+    checkpointer = single_process_checkpointer()
     checkpointer.save(os.path.join(tmp, ARRAYS_DIR), dict(variables))
     checkpointer.wait_until_finished()
     write_json(
@@ -145,7 +145,7 @@ def load_reward_net(path: str) -> tuple[nn.Module, dict, dict]:
     key = jax.random.PRNGKey(0)
     target = jax.eval_shape(lambda: init_reward_net(net, key, obs_space, act_space))
     try:
-        variables = ocp.StandardCheckpointer().restore(os.path.join(path, ARRAYS_DIR), target)
+        variables = single_process_checkpointer().restore(os.path.join(path, ARRAYS_DIR), target)
     except (ValueError, FileNotFoundError, KeyError) as e:
         raise ValueError(f"reward net arrays under {path!r} don't match {SPEC_FILE}: {e}") from None
     return net, variables, saved

@@ -1,0 +1,81 @@
+"""Devices and hosts: the env batch axis is sharded over a mesh, the rest replicated.
+
+Sharding is JAX's own: a 1-d `Mesh` over the devices with axis name "envs";
+`NamedSharding`s put the env axis of the env states (and the per-env
+VecNormalize return accumulators) on it and replicate everything else. jit
+inserts the gradient all-reduce. With `jax.distributed` the mesh spans every
+process's devices and each process steps its share of the envs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+ENV_AXIS = "envs"
+
+
+def initialize_distributed(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> None:
+    """`jax.distributed.initialize` (arguments from flags or the usual environment).
+
+    CPU devices need gloo for cross-process collectives (harmless elsewhere).
+    """
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    kwargs = {
+        "coordinator_address": coordinator_address,
+        "num_processes": num_processes,
+        "process_id": process_id,
+    }
+    jax.distributed.initialize(**{k: v for k, v in kwargs.items() if v is not None})
+
+
+def is_writer() -> bool:
+    """Only process 0 writes files (Orbax coordinates its own multi-process saves)."""
+    return jax.process_index() == 0
+
+
+def make_mesh(num_devices: int | None, n_envs: int) -> Mesh:
+    """A mesh over the first `num_devices` devices (all when None); n_envs must divide."""
+    devices = jax.devices()
+    if num_devices is not None:
+        if num_devices > len(devices):
+            raise ValueError(
+                f"config.num_devices={num_devices} is invalid; must be at most the "
+                f"{len(devices)} available device(s)"
+            )
+        if jax.process_count() > 1 and num_devices != len(devices):
+            raise ValueError(
+                f"config.num_devices={num_devices} is invalid with {jax.process_count()} "
+                f"processes; must be None or {len(devices)} (every process's devices)"
+            )
+        devices = devices[:num_devices]
+    if n_envs % len(devices):
+        raise ValueError(
+            f"config.ppo.n_envs={n_envs} is invalid; must be divisible by the number of "
+            f"devices ({len(devices)}); set config.num_devices to use fewer devices"
+        )
+    return Mesh(np.asarray(devices), (ENV_AXIS,))
+
+
+def train_state_sharding(state: Any, mesh: Mesh, seeds_axis: bool) -> Any:
+    """Shardings for a TrainState (or a seed-stacked one): env axes on the mesh."""
+    env_spec = P(None, ENV_AXIS) if seeds_axis else P(ENV_AXIS)
+    on_envs = NamedSharding(mesh, env_spec)
+    replicated = NamedSharding(mesh, P())
+    shardings = jax.tree.map(lambda _: replicated, state)
+    return shardings.replace(
+        env_state=jax.tree.map(lambda _: on_envs, state.env_state),
+        reward_norm=shardings.reward_norm.replace(returns=on_envs),
+    )
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
