@@ -14,15 +14,17 @@ episodes. The work is split into parts, one compiled sampler call each:
 
 - n_timesteps: part k asks for min(shard_size, what is still missing)
   transitions and, like imitation, lets every env finish the episode it is in
-  once that many are in, so a part holds at least what it asked for (at most
-  about n_envs * horizon more). Parts follow until the total is reached.
+  once that many are in, so a part holds at least what it asked for (less
+  than envs * horizon more). A part asking for less than shard_size runs
+  proportionally fewer of its envs. Parts follow until the total is reached.
 - n_episodes: part k holds min(shard_size, what is still missing) episodes,
   one per parallel env, so ceil(n_episodes / shard_size) parts.
 
 Every part of a request runs the one program compiled for
 min(shard_size, request) (a smaller last part passes a smaller traced
 target); policies of the same architecture and env share it within a
-process. Part k's key is fold_in(PRNGKey(seed), k) and its target depends
+process. Part k's key is fold_in(base, k) with base = PRNGKey(seed) (for
+seed i of a multi-seed run, a base folded with i), and its target depends
 only on the parts before it, so a resumed run writes byte-identical parts.
 
 Each part is written atomically to `{out}/part-{k:05d}.npz` (the imitation
@@ -58,15 +60,15 @@ from jax.sharding import PartitionSpec as P
 from jaxrl_expert import envs, rollouts
 from jaxrl_expert.atomic_files import write_json
 from jaxrl_expert.checkpoints import METADATA_FILE, Policy, load_policy, read_metadata
+from jaxrl_expert.devices import ENV_AXIS
 from jaxrl_expert.logging import configure_console
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
 # shard_size=None: this many transitions (n_timesteps) or episodes (n_episodes) per part.
 DEFAULT_SHARD_SIZE = {"n_timesteps": 1_000_000, "n_episodes": 1_000}
-DEFAULT_N_ENVS = 1024
+DEFAULT_N_ENVS = 4096
 MAX_SHARD_SIZE = 10**9  # step counters in the sampler are int32
-_ENV_AXIS = "envs"
 
 
 def part_file(k: int) -> str:
@@ -278,10 +280,10 @@ class _Program:
         self.n_devices = len(devices) if n_parallel % len(devices) == 0 else 1
         self.n_parallel = n_parallel
         if self.n_devices > 1:
-            mesh = Mesh(np.asarray(devices), (_ENV_AXIS,))
-            on_envs = NamedSharding(mesh, P(_ENV_AXIS))
+            mesh = Mesh(np.asarray(devices), (ENV_AXIS,))
+            on_envs = NamedSharding(mesh, P(ENV_AXIS))
             constrain = lambda x: jax.lax.with_sharding_constraint(x, on_envs)
-            out_shardings = NamedSharding(mesh, P(None, _ENV_AXIS))  # (rows, envs, ...)
+            out_shardings = NamedSharding(mesh, P(None, ENV_AXIS))  # (rows, envs, ...)
         else:
             constrain = lambda x: x
             out_shardings = None
@@ -358,11 +360,13 @@ def generate(
         jobs.append((name, job_out, manifest))
     results = {}
     for name, job_out, manifest in jobs:
-        results[name] = _generate_one(job_out, manifest)
+        # Seeds of a multi-seed run draw from distinct key streams.
+        stream = None if name is None else int(name[len("seed_") :])
+        results[name] = _generate_one(job_out, manifest, stream)
     return results.get(None, results)
 
 
-def _generate_one(out_dir: str, manifest: dict[str, Any]) -> dict[str, Any]:
+def _generate_one(out_dir: str, manifest: dict[str, Any], stream: int | None) -> dict[str, Any]:
     request = manifest["request"]
     os.makedirs(out_dir, exist_ok=True)
     _remove_temporaries(out_dir)
@@ -375,6 +379,8 @@ def _generate_one(out_dir: str, manifest: dict[str, Any]) -> dict[str, Any]:
     policy = load_policy(manifest["policy"])
     program = _program(policy, request)
     base_key = jax.random.PRNGKey(request["seed"])
+    if stream is not None:
+        base_key = jax.random.fold_in(base_key, 1_000_003 + stream)
     logging.info(
         "%s: %s from part %d (%d parallel envs on %d device(s))",
         out_dir,

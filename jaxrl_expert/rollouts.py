@@ -142,6 +142,8 @@ def make_sampler(
     `sample(key, target)` asks for less with the same compiled program: a
     traced int, at most the static request, that replaces it (the steps to
     reach, or how many of the envs keep their episode). None: the request.
+    A smaller step target also runs proportionally fewer envs, so the
+    overshoot of finishing episodes shrinks with it.
     """
     n_parallel, n_rows = sample_shape(env, n_envs, n_timesteps, n_episodes)
 
@@ -162,9 +164,13 @@ def make_sampler(
             kept=rows((), bool),
         )
         if n_episodes is not None:
-            active = jnp.arange(n_parallel) < target  # these envs keep their first episode
+            n_active = target  # these envs keep their first episode
         else:
-            active = jnp.ones((n_parallel,), bool)
+            # ceil(target / n_active) <= ceil(n_timesteps / n_parallel): the buffer suffices.
+            rows_per_env = -(-n_timesteps // n_parallel)
+            fewer = jnp.minimum(n_parallel, -(-target // rows_per_env))
+            n_active = jnp.where(target >= n_timesteps, n_parallel, fewer)
+        active = jnp.arange(n_parallel) < n_active
         state = _Sampling(
             t=jnp.zeros((), jnp.int32),
             env_state=env_state,

@@ -88,8 +88,11 @@ def test_n_timesteps_parts_load_and_reach_the_total(timesteps_out, run_dir):
     assert json.loads((out / "manifest.json").read_text()) == manifest
     check_parts(out, manifest)
     counts = [p["n_transitions"] for p in manifest["parts"]]
-    # Each part asks for min(600, what is missing) and holds at least that.
-    assert counts[0] >= 600 and counts[1] >= 600 and counts[2] >= 1500 - counts[0] - counts[1] > 0
+    # Each part asks for min(600, what is missing) and holds at least that; the smaller
+    # last request runs fewer envs, so it overshoots by less than one episode (<= 500 steps).
+    last_target = 1500 - counts[0] - counts[1]
+    assert counts[0] >= 600 and counts[1] >= 600 and 0 < last_target < 600
+    assert last_target <= counts[2] < last_target + 500
     assert sum(counts) >= 1500
     assert manifest["totals"] == {
         "n_parts": 3,
