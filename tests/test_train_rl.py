@@ -2,6 +2,7 @@
 
 import json
 
+from jaxrl_expert import rollouts
 from jaxrl_expert.train_rl import load_config_file, train_rl
 
 
@@ -32,10 +33,15 @@ def test_brax_inverted_pendulum_trains_end_to_end(repo_dir, tmp_path):
         log_dir=str(tmp_path),
         total_timesteps=64,
         n_episodes_eval=2,
+        policy_save_interval=0,
         env_kwargs={"backend": "spring", "episode_length": 20},
-        ppo={"n_envs": 4, "n_steps": 8, "batch_size": 16, "n_epochs": 1},
-    )
+        ppo={"n_envs": 4, "n_steps": 8, "batch_size": 16, "n_epochs": 1,
+             "net_arch": {"pi": (8,), "vf": (8,)}},
+    )  # fmt: skip
     assert stats["n_traj"] == 2
     assert 1 <= stats["len_max"] <= 20  # the episode_length option caps episodes
     assert stats["return_mean"] == stats["monitor_return_mean"] == stats["len_mean"]
     assert (tmp_path / "stats.json").exists()
+    trajectories = rollouts.load(str(tmp_path / "rollouts" / "final.npz"))
+    assert all(len(t.acts) <= 20 for t in trajectories)
+    assert trajectories[0].acts.shape[1:] == (1,) and trajectories[0].obs.shape[1:] == (4,)
