@@ -79,6 +79,68 @@ def base_config() -> ml_collections.ConfigDict:
     ppo.activation = "tanh"  # one of networks.ACTIVATIONS
     ppo.ortho_init = True  # orthogonal init with SB3's gains
     ppo.log_std_init = 0.0  # initial log std of Gaussian policies
+    ppo.reward_scale = 1.0  # Brax reward_scaling: training reward multiplier
+    return config
+
+
+def brax_config(
+    env_id: str,
+    *,
+    total_timesteps: int,
+    num_envs: int,
+    batch_size: int,
+    unroll_length: int,
+    num_minibatches: int,
+    num_updates_per_batch: int,
+    reward_scaling: float,
+    discounting: float,
+    entropy_cost: float,
+    learning_rate: float = 3e-4,
+    episode_length: int = 1000,
+    action_repeat: int = 1,
+    backend: str = "positional",
+) -> ml_collections.ConfigDict:
+    """A config from Brax's published PPO settings, in Brax's own names.
+
+    Brax collects batch_size * num_minibatches unrolls of unroll_length steps
+    per update, num_envs at a time; in SB3's names that is n_steps =
+    unroll_length * batch_size * num_minibatches / num_envs per env, one
+    minibatch = batch_size * unroll_length steps, n_epochs =
+    num_updates_per_batch. Networks, GAE and clipping are Brax's defaults:
+    policy (32,) * 4, value (256,) * 5, swish, lambda 0.95, clip 0.3,
+    observation normalization on.
+    """
+    unrolls = batch_size * num_minibatches
+    if unrolls % num_envs:
+        raise ValueError(f"batch_size * num_minibatches = {unrolls} must divide by {num_envs}")
+    config = base_config()
+    config.env_id = env_id
+    config.env_kwargs = ml_collections.ConfigDict(
+        {"backend": backend, "episode_length": episode_length, "action_repeat": action_repeat}
+    )
+    config.total_timesteps = total_timesteps
+    config.normalize_reward = False  # Brax scales rewards instead (ppo.reward_scale)
+    config.normalize_kwargs.norm_obs = True
+    config.n_episodes_eval = 16
+    config.log_interval = 1
+    config.policy_save_interval = total_timesteps // 10
+    config.checkpoint_interval = total_timesteps // 10
+    ppo = config.ppo
+    ppo.n_envs = num_envs
+    ppo.n_steps = unroll_length * unrolls // num_envs
+    ppo.batch_size = batch_size * unroll_length
+    ppo.n_epochs = num_updates_per_batch
+    ppo.learning_rate = learning_rate
+    ppo.gamma = discounting
+    ppo.gae_lambda = 0.95
+    ppo.clip_range = 0.3
+    ppo.ent_coef = entropy_cost
+    ppo.vf_coef = 0.5
+    ppo.max_grad_norm = 1.0
+    ppo.net_arch.pi = (32, 32, 32, 32)
+    ppo.net_arch.vf = (256, 256, 256, 256, 256)
+    ppo.activation = "silu"
+    ppo.reward_scale = reward_scaling
     return config
 
 
@@ -173,6 +235,20 @@ def validate(config: ml_collections.ConfigDict) -> envs.Env:
 
     Raises ValueError naming the field, the value and what is allowed.
     """
+    check_fields(config)
+    try:
+        env = envs.make(config.env_id, **config.env_kwargs.to_dict())
+    except ValueError as e:
+        raise ValueError(f"config.env_kwargs for {config.env_id}: {e}") from None
+    if config.agent_path is not None:
+        check_warm_start(config, env)
+    if config.reward_type is not None:
+        env = swap_in_learned_reward(config, env)
+    return env
+
+
+def check_fields(config: ml_collections.ConfigDict) -> None:
+    """Every check that needs no environment, reward net or policy on disk."""
     unknown = _schema_keys(config) - _schema_keys(base_config())
     if unknown:
         raise ValueError(
@@ -249,16 +325,7 @@ def validate(config: ml_collections.ConfigDict) -> envs.Env:
     check.choice("ppo.activation", tuple(ACTIVATIONS))
     check.boolean("ppo.ortho_init")
     check.number("ppo.log_std_init")
-
-    try:
-        env = envs.make(config.env_id, **config.env_kwargs.to_dict())
-    except ValueError as e:
-        raise ValueError(f"config.env_kwargs for {config.env_id}: {e}") from None
-    if config.agent_path is not None:
-        check_warm_start(config, env)
-    if config.reward_type is not None:
-        env = swap_in_learned_reward(config, env)
-    return env
+    check.number("ppo.reward_scale", 0, None, low_open=True)
 
 
 def reward_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:

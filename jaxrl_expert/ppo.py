@@ -181,7 +181,7 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         next_env = step_envs(state.env_state, sent)
         if getattr(env, "updates_stats", False):  # a learned reward with live statistics
             next_env = env.update_batch_stats(obs, sent, next_env)
-        reward_norm, reward = state.reward_norm, next_env.reward
+        reward_norm, reward = state.reward_norm, next_env.reward * ppo.reward_scale
         if config.normalize_reward:
             reward_norm, reward = normalize_reward(
                 reward_norm,

@@ -1,0 +1,25 @@
+"""brax/ant: Brax's published settings.
+
+Run:      python -m jaxrl_expert.train_rl --config=configs/ant.py
+Steps:    50,000,000 (4096 envs x 80 steps per iteration, 4 epochs of 32 minibatches).
+Expected: Brax's published PPO return for this budget on an accelerator. On a
+          2-core CPU this budget takes days; `benchmarks/experts.py --smoke` trains it
+          at small scale and shows the return rising.
+"""
+
+from jaxrl_expert.config import brax_config
+
+
+def get_config():
+    return brax_config(
+        "brax/ant",
+        total_timesteps=50_000_000,
+        num_envs=4096,
+        batch_size=2048,
+        unroll_length=5,
+        num_minibatches=32,
+        num_updates_per_batch=4,
+        reward_scaling=10,
+        discounting=0.97,
+        entropy_cost=0.01,
+    )

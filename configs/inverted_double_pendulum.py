@@ -1,0 +1,25 @@
+"""brax/inverted_double_pendulum: Brax's published settings.
+
+Run:      python -m jaxrl_expert.train_rl --config=configs/inverted_double_pendulum.py
+Steps:    20,000,000 (2048 envs x 80 steps per iteration, 4 epochs of 32 minibatches).
+Expected: Brax's published PPO return for this budget on an accelerator. On a
+          2-core CPU this budget takes days; `benchmarks/experts.py --smoke` trains it
+          at small scale and shows the return rising.
+"""
+
+from jaxrl_expert.config import brax_config
+
+
+def get_config():
+    return brax_config(
+        "brax/inverted_double_pendulum",
+        total_timesteps=20_000_000,
+        num_envs=2048,
+        batch_size=1024,
+        unroll_length=5,
+        num_minibatches=32,
+        num_updates_per_batch=4,
+        reward_scaling=10,
+        discounting=0.97,
+        entropy_cost=0.01,
+    )

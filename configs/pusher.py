@@ -1,0 +1,25 @@
+"""brax/pusher: Brax's published settings.
+
+Run:      python -m jaxrl_expert.train_rl --config=configs/pusher.py
+Steps:    50,000,000 (2048 envs x 120 steps per iteration, 8 epochs of 16 minibatches).
+Expected: Brax's published PPO return for this budget on an accelerator. On a
+          2-core CPU this budget takes days; `benchmarks/experts.py --smoke` trains it
+          at small scale and shows the return rising.
+"""
+
+from jaxrl_expert.config import brax_config
+
+
+def get_config():
+    return brax_config(
+        "brax/pusher",
+        total_timesteps=50_000_000,
+        num_envs=2048,
+        batch_size=512,
+        unroll_length=30,
+        num_minibatches=16,
+        num_updates_per_batch=8,
+        reward_scaling=5,
+        discounting=0.95,
+        entropy_cost=0.01,
+    )
