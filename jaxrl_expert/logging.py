@@ -40,14 +40,18 @@ class TrainLogger:
             if not math.isnan(value):
                 self.writer.add_scalar(f"train/{name}", value, timesteps)
         self.writer.add_scalar("time/steps_per_second", steps_per_second, timesteps)
+        episodes = (
+            f"return {summary['episode_return_mean']:.2f} | "
+            f"true return {summary['true_episode_return_mean']:.2f} | "
+            f"length {summary['episode_length_mean']:.1f}"
+            if summary["episodes"]
+            else "no episode ended"
+        )
         logging.info(
-            "timesteps %d | %.0f steps/s | return %.2f | true return %.2f | length %.1f | "
-            "pg %.4f | vf %.4f | entropy %.4f | kl %.5f",
+            "timesteps %d | %.0f steps/s | %s | pg %.4f | vf %.4f | entropy %.4f | kl %.5f",
             timesteps,
             steps_per_second,
-            summary["episode_return_mean"],
-            summary["true_episode_return_mean"],
-            summary["episode_length_mean"],
+            episodes,
             summary["policy_loss"],
             summary["value_loss"],
             summary["entropy"],

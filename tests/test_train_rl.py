@@ -21,7 +21,7 @@ def test_default_cli_run_writes_config_tensorboard_and_console_lines(default_cli
     assert config["total_timesteps"] == 100_000
     events = list((log_dir / "tb").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 1000
-    lines = [line for line in result.stderr.splitlines() if "steps/s | return" in line]
+    lines = [line for line in result.stderr.splitlines() if " steps/s | " in line]
     assert len(lines) == 25  # one per iteration: ceil(1e5 / 4096)
     assert "timesteps 102400 |" in lines[-1]
 
