@@ -123,8 +123,8 @@ def brax_config(
     config.normalize_kwargs.norm_obs = True
     config.n_episodes_eval = 16
     config.log_interval = 1
-    config.policy_save_interval = total_timesteps // 10
-    config.checkpoint_interval = total_timesteps // 10
+    config.policy_save_interval = total_timesteps // 10  # ten policy saves per run
+    config.checkpoint_interval = total_timesteps // 10  # and ten resume points
     ppo = config.ppo
     ppo.n_envs = num_envs
     ppo.n_steps = unroll_length * unrolls // num_envs

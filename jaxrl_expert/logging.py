@@ -1,14 +1,20 @@
-"""Console lines and TensorBoard scalars, written between jitted chunks."""
+"""Console lines, a progress bar, TensorBoard scalars and metrics.jsonl, between jitted chunks."""
 
 from __future__ import annotations
 
+import json
 import logging as std_logging
 import math
 import os
+import sys
 
 import numpy as np
 from absl import logging
 from tensorboardX import SummaryWriter
+from tqdm import tqdm
+
+METRICS_FILE = "metrics.jsonl"
+LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
 
 
 def summarize(totals: dict) -> dict[str, float]:
@@ -24,22 +30,44 @@ def summarize(totals: dict) -> dict[str, float]:
         "episode_length_mean": totals["episode_length_sum"] / episodes if episodes else math.nan,
         "episodes": episodes,
     }
-    for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
+    for name in LOSSES:
         summary[name] = totals[name] / iterations
     return summary
 
 
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: a mean over no episodes is written as null."""
+    return None if math.isnan(value) else value
+
+
 class TrainLogger:
-    """Writes one console line and one TensorBoard point per chunk."""
+    """Writes one console line, one TensorBoard point and one metrics.jsonl line per log point.
+
+    metrics.jsonl is appended to, so a resumed run continues it; a line a
+    killed run left half-written is dropped first.
+    """
 
     def __init__(self, log_dir: str) -> None:
         self.writer = SummaryWriter(os.path.join(log_dir, "tb"))
+        self.metrics_path = os.path.join(log_dir, METRICS_FILE)
+        _drop_partial_line(self.metrics_path)
 
     def log(self, timesteps: int, summary: dict[str, float], steps_per_second: float) -> None:
         for name, value in summary.items():
             if not math.isnan(value):
                 self.writer.add_scalar(f"train/{name}", value, timesteps)
         self.writer.add_scalar("time/steps_per_second", steps_per_second, timesteps)
+        record = {
+            "timesteps": int(timesteps),
+            "episode_return_mean": _finite(summary["episode_return_mean"]),
+            "true_episode_return_mean": _finite(summary["true_episode_return_mean"]),
+            "episode_length_mean": _finite(summary["episode_length_mean"]),
+            "episodes": int(summary["episodes"]),
+            "losses": {name: _finite(summary[name]) for name in LOSSES},
+            "steps_per_second": float(steps_per_second),
+        }
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(record, allow_nan=False) + "\n")
         episodes = (
             f"return {summary['episode_return_mean']:.2f} | "
             f"true return {summary['true_episode_return_mean']:.2f} | "
@@ -47,16 +75,17 @@ class TrainLogger:
             if summary["episodes"]
             else "no episode ended"
         )
-        logging.info(
-            "timesteps %d | %.0f steps/s | %s | pg %.4f | vf %.4f | entropy %.4f | kl %.5f",
-            timesteps,
-            steps_per_second,
-            episodes,
-            summary["policy_loss"],
-            summary["value_loss"],
-            summary["entropy"],
-            summary["approx_kl"],
-        )
+        with tqdm.external_write_mode(file=sys.stderr):  # the line goes above the bar
+            logging.info(
+                "timesteps %d | %.0f steps/s | %s | pg %.4f | vf %.4f | entropy %.4f | kl %.5f",
+                timesteps,
+                steps_per_second,
+                episodes,
+                summary["policy_loss"],
+                summary["value_loss"],
+                summary["entropy"],
+                summary["approx_kl"],
+            )
 
     def log_eval(self, timesteps: int, stats: dict[str, float]) -> None:
         for name in ("return_mean", "len_mean", "monitor_return_mean"):
@@ -64,6 +93,69 @@ class TrainLogger:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _drop_partial_line(path: str) -> None:
+    """Cuts a line a killed writer left unfinished, so that appends start on a fresh line."""
+    if not os.path.exists(path):
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def read_metrics(run_dir: str) -> list[dict]:
+    """A run's metrics.jsonl records, one per timestep in increasing order.
+
+    A resumed run logs again the points after its checkpoint: the last record
+    of a timestep wins. A cut-off last line (a run killed mid-write) is skipped.
+    """
+    path = os.path.join(run_dir, METRICS_FILE)
+    if not os.path.isfile(path):
+        raise ValueError(f"run_dir={run_dir!r} has no {METRICS_FILE}; is it a train_rl log_dir?")
+    with open(path) as f:
+        lines = f.read().splitlines()
+    records = {}
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            raise ValueError(f"{path}: line {number} is not a JSON object: {line[:80]!r}") from None
+        records[record["timesteps"]] = record
+    return [records[t] for t in sorted(records)]
+
+
+class ProgressBar:
+    """A tqdm bar over timesteps (rate, ETA, latest mean return) for a person at a terminal.
+
+    `enabled=None` shows it only when stderr is a TTY, so logs and CI output
+    stay free of carriage-return noise.
+    """
+
+    def __init__(self, total_timesteps: int, timesteps: int, enabled: bool | None) -> None:
+        self._bar = tqdm(
+            total=total_timesteps,
+            initial=timesteps,
+            desc="timesteps",
+            unit="steps",
+            unit_scale=True,
+            dynamic_ncols=True,
+            file=sys.stderr,
+            disable=not (sys.stderr.isatty() if enabled is None else enabled),
+        )
+
+    def update(self, timesteps: int, summaries: list[dict[str, float]]) -> None:
+        """Moves to `timesteps`; `summaries` (one per seed, or none) set the shown return."""
+        returns = [s["episode_return_mean"] for s in summaries if s["episodes"]]
+        if returns:
+            self._bar.set_postfix_str(f"return {np.mean(returns):.2f}", refresh=False)
+        self._bar.update(timesteps - self._bar.n)
+
+    def close(self) -> None:
+        self._bar.close()
 
 
 class _QuietDependencies(std_logging.Filter):

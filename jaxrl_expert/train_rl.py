@@ -26,10 +26,10 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxrl_expert import checkpoints, devices, ppo, rollouts
+from jaxrl_expert import checkpoints, devices, plot, ppo, rollouts
 from jaxrl_expert import config as config_lib
 from jaxrl_expert.atomic_files import write_json
-from jaxrl_expert.logging import TrainLogger, configure_console, summarize
+from jaxrl_expert.logging import ProgressBar, TrainLogger, configure_console, summarize
 from jaxrl_expert.networks import make_act
 
 DEFAULT_CONFIG = os.path.join(
@@ -151,6 +151,7 @@ def train_rl(
     config: ml_collections.ConfigDict | None = None,
     log_dir: str | None = None,
     resume: bool | None = None,
+    progress: bool | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Trains an expert policy, saves policies and rollouts, returns final `rollout_stats`.
@@ -162,7 +163,8 @@ def train_rl(
     newest complete one (resume=True requires that; resume=False refuses it).
     With `num_seeds` = S > 1, S experts (seeds seed..seed+S-1) train in one
     vmapped program; seed i's outputs go to `{log_dir}/seed_{i}/` and the
-    result maps `seed_{i}` to its stats.
+    result maps `seed_{i}` to its stats. `progress` shows a progress bar on
+    stderr (None: only when stderr is a terminal).
     """
     config = copy.deepcopy(config) if config is not None else load_config_file(DEFAULT_CONFIG)
     config_lib.apply_overrides(config, overrides)
@@ -239,6 +241,9 @@ def train_rl(
     outputs = _Outputs(config, env, trainer)
     loggers = [TrainLogger(d) if devices.is_writer() else None for d in run_dirs]
     done = int(np.max(jax.device_get(state.iteration)))
+    bar = ProgressBar(
+        n_iterations * batch, done * batch, progress if devices.is_writer() else False
+    )
     totals, chunk_time = None, 0.0
     for boundary in sorted(b for b in saves | logs | checkpoint_at if b > done):
         start = time.perf_counter()
@@ -250,13 +255,16 @@ def train_rl(
             _diverged(stores, int(bad[bad >= 0].min()), batch, run_dirs)
         totals = chunk_totals if totals is None else jax.tree.map(np.add, totals, chunk_totals)
         timesteps = boundary * batch
+        summaries = []
         if boundary in logs:
             for i, logger in enumerate(loggers):
                 if logger is not None:
                     seed_totals = jax.tree.map(lambda x, i=i: np.reshape(x, (-1,))[i], totals)
                     steps = float(seed_totals["iterations"]) * batch * n_seeds  # all seeds
-                    logger.log(timesteps, summarize(seed_totals), steps / chunk_time)
+                    summaries.append(summarize(seed_totals))
+                    logger.log(timesteps, summaries[-1], steps / chunk_time)
             totals, chunk_time = None, 0.0
+        bar.update(timesteps, summaries)
         for i, run_dir in enumerate(run_dirs):
             seed_state = _seed_slice(state, i, n_seeds)
             if boundary in saves:
@@ -265,6 +273,7 @@ def train_rl(
             if boundary in checkpoint_at:  # after the saves: a resume never skips one
                 stores[i].save(boundary, seed_state)
         done = boundary
+    bar.close()
     for store in stores:
         store.close()
 
@@ -283,6 +292,8 @@ def train_rl(
             write_json(os.path.join(run_dir, "stats.json"), stats)
         logging.info("final policy%s: %s", f" (seed_{i})" if n_seeds > 1 else "", stats)
         results[f"seed_{i}"] = stats
+    if devices.is_writer():
+        plot.write_learning_curve(log_dir)
     if n_seeds == 1:
         return results["seed_0"]
     if devices.is_writer():
@@ -323,6 +334,9 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None, "this process's index")
 _RESUME = flags.DEFINE_bool(
     "resume", None, "continue the run in --log_dir (default: resume when it has checkpoints)"
 )
+_PROGRESS = flags.DEFINE_bool(
+    "progress", None, "show a progress bar on stderr (default: only when stderr is a terminal)"
+)
 # --log_dir is absl.logging's own flag ("directory to write logfiles into"); we
 # use it as the run's output directory (default output/train_rl/<env>/<timestamp>).
 
@@ -332,7 +346,12 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if _DISTRIBUTED.value:
         devices.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-    stats = train_rl(_CONFIG.value, log_dir=flags.FLAGS.log_dir or None, resume=_RESUME.value)
+    stats = train_rl(
+        _CONFIG.value,
+        log_dir=flags.FLAGS.log_dir or None,
+        resume=_RESUME.value,
+        progress=_PROGRESS.value,
+    )
     print(stats)
 
 

@@ -1,0 +1,249 @@
+"""Watch a saved policy: one episode as Brax's HTML viewer or a classic-control GIF.
+
+    python -m jaxrl_expert.render --policy=output/.../policies/final --out=cartpole.gif
+    python -m jaxrl_expert.render --policy=output/.../policies/final --out=hopper.html
+
+Brax envs are shown by Brax's own viewer (an HTML file that loads three.js
+from a CDN when opened). Classic-control envs are drawn from their
+observations with Pillow, one frame per env step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from PIL import Image, ImageDraw
+
+from jaxrl_expert import envs
+from jaxrl_expert.atomic_files import write_atomic
+from jaxrl_expert.checkpoints import load_policy
+from jaxrl_expert.logging import configure_console
+
+WIDTH, HEIGHT = 600, 400
+FLAGS = flags.FLAGS
+
+
+def _unwrapped(env: envs.Env) -> Any:
+    """The backend env under the wrappers (it holds the physics parameters)."""
+    while hasattr(env, "env"):
+        env = env.env
+    return env
+
+
+def play_episode(
+    env: envs.Env,
+    act: Callable[[jax.Array, jax.Array], jax.Array],
+    key: jax.Array,
+    max_steps: int,
+    record: Callable[[envs.EnvState], Any],
+) -> tuple[Any, float]:
+    """`record(state)` of the first state and after every step, up to the episode's end.
+
+    `env` must not auto-reset (pass `envs.make(...).env`), so the states after
+    the end are discarded rather than shown as a new episode. One jitted scan
+    of `max_steps` steps. Returns (stacked records, ground-truth return).
+    """
+
+    def step(carry, _):
+        state, key = carry
+        key, action_key = jax.random.split(key)
+        state = env.step(state, act(state.obs, action_key))
+        return (state, key), (record(state), state.done, state.reward)
+
+    def run(key):
+        key, reset_key = jax.random.split(key)
+        first = env.reset(reset_key)
+        _, (records, done, rewards) = jax.lax.scan(step, (first, key), length=max_steps)
+        records = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), record(first), records)
+        return records, done, rewards
+
+    records, done, rewards = jax.device_get(jax.jit(run)(key))
+    length = int(np.argmax(done)) + 1 if done.any() else max_steps
+    return jax.tree.map(lambda x: x[: length + 1], records), float(rewards[:length].sum())
+
+
+# Classic control, drawn like Gymnasium's renderers: world coordinates (y up) to pixels.
+
+
+class _Canvas:
+    """A frame whose world box [x0, x1] x [y0, y1] maps onto the image, y up."""
+
+    def __init__(self, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
+        self.image = Image.new("RGB", (WIDTH, HEIGHT), "white")
+        self.draw = ImageDraw.Draw(self.image)
+        self._x0, self._y0 = x_range[0], y_range[0]
+        self._scale = min(WIDTH / (x_range[1] - x_range[0]), HEIGHT / (y_range[1] - y_range[0]))
+
+    def px(self, x: float, y: float) -> tuple[float, float]:
+        return (x - self._x0) * self._scale, HEIGHT - (y - self._y0) * self._scale
+
+    def line(self, points: list[tuple[float, float]], color: str, width: int) -> None:
+        self.draw.line([self.px(x, y) for x, y in points], fill=color, width=width, joint="curve")
+
+    def disc(self, x: float, y: float, radius_px: float, color: str) -> None:
+        cx, cy = self.px(x, y)
+        r = radius_px
+        self.draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
+
+
+def _cartpole(obs: np.ndarray, params: Any) -> Image.Image:
+    x, _, theta, _ = obs
+    limit = float(params.x_threshold) * 1.25
+    canvas = _Canvas((-limit, limit), (-1.0, 2.0))
+    pole = 2 * float(params.length)
+    canvas.line([(-limit, 0.0), (limit, 0.0)], "black", 1)
+    for edge in (-float(params.x_threshold), float(params.x_threshold)):
+        canvas.line([(edge, -0.1), (edge, 0.1)], "red", 2)
+    cart_left, cart_top = canvas.px(x - 0.25, 0.15)
+    cart_right, cart_bottom = canvas.px(x + 0.25, -0.15)
+    canvas.draw.rectangle([cart_left, cart_top, cart_right, cart_bottom], fill="black")
+    tip = (x + pole * math.sin(theta), pole * math.cos(theta))
+    canvas.line([(x, 0.0), tip], "#ca9865", 10)
+    canvas.disc(x, 0.0, 5, "#8184cb")
+    return canvas.image
+
+
+def _pendulum(obs: np.ndarray, params: Any) -> Image.Image:
+    cos, sin, _ = obs
+    length = float(params.l)
+    canvas = _Canvas((-1.6 * length, 1.6 * length), (-1.1 * length, 1.1 * length))
+    canvas.line([(0.0, 0.0), (-sin * length, cos * length)], "#cc4c4c", 16)
+    canvas.disc(0.0, 0.0, 6, "black")
+    return canvas.image
+
+
+def _acrobot(obs: np.ndarray, params: Any) -> Image.Image:
+    cos1, sin1, cos2, sin2, _, _ = obs
+    l1, l2 = float(params.link_length_1), float(params.link_length_2)
+    reach = (l1 + l2) * 1.1
+    canvas = _Canvas((-reach * 1.5, reach * 1.5), (-reach, reach))
+    canvas.line([(-reach * 1.5, l1), (reach * 1.5, l1)], "black", 1)  # the goal height
+    elbow = (l1 * sin1, -l1 * cos1)
+    # angle 1 + angle 2 from its sine and cosine
+    tip = (elbow[0] + l2 * (sin1 * cos2 + cos1 * sin2), elbow[1] - l2 * (cos1 * cos2 - sin1 * sin2))
+    canvas.line([(0.0, 0.0), elbow, tip], "#00cccc", 12)
+    for x, y in ((0.0, 0.0), elbow):
+        canvas.disc(x, y, 6, "#cccc00")
+    return canvas.image
+
+
+def _mountain_car(obs: np.ndarray, params: Any) -> Image.Image:
+    position = float(obs[0])
+    low, high = float(params.min_position), float(params.max_position)
+    height = lambda x: 0.45 * math.sin(3 * x) + 0.55
+    canvas = _Canvas((low, high), (-0.05, 1.25))
+    xs = np.linspace(low, high, 100)
+    canvas.line([(x, height(x)) for x in xs], "black", 2)
+    goal = float(params.goal_position)
+    canvas.line([(goal, height(goal)), (goal, height(goal) + 0.15)], "black", 2)
+    canvas.draw.polygon(
+        [canvas.px(goal, height(goal) + 0.15), canvas.px(goal + 0.06, height(goal) + 0.13),
+         canvas.px(goal, height(goal) + 0.11)], fill="#cccc00",
+    )  # fmt: skip
+    canvas.disc(position, height(position) + 0.04, 10, "black")
+    return canvas.image
+
+
+# family -> (drawer, frames per second); an env id picks the family it contains.
+_CLASSIC = {
+    "CartPole": (_cartpole, 50),
+    "Pendulum": (_pendulum, 20),
+    "Acrobot": (_acrobot, 15),
+    "MountainCar": (_mountain_car, 30),
+}
+
+
+def _classic_family(env_id: str) -> tuple[Callable[[np.ndarray, Any], Image.Image], int]:
+    for family, entry in _CLASSIC.items():
+        if family in env_id:
+            return entry
+    raise ValueError(f"env_id={env_id!r} has no renderer; allowed: Brax envs and {list(_CLASSIC)}")
+
+
+def _check_extension(out: str, extension: str, env_id: str) -> None:
+    if not out.lower().endswith(extension):
+        raise ValueError(
+            f"out={out!r} is invalid for {env_id}: its video must be a {extension} file"
+        )
+
+
+def render_policy(
+    policy_dir: str,
+    out: str,
+    seed: int = 0,
+    deterministic: bool = False,
+    max_steps: int | None = None,
+) -> dict[str, float]:
+    """Plays one episode of the policy saved at `policy_dir` and writes it to `out`.
+
+    Brax envs: an HTML viewer (`out` ends in .html); classic control: an
+    animated GIF (`out` ends in .gif). `max_steps` cuts the episode short
+    (default: the env's horizon). Returns the episode's length and return.
+    """
+    policy = load_policy(policy_dir)
+    env_id = policy.metadata["env_id"]
+    env = envs.make(env_id, **policy.metadata["env_kwargs"])
+    backend = _unwrapped(env)
+    horizon = env.max_episode_steps
+    if max_steps is not None and not (isinstance(max_steps, int) and max_steps >= 1):
+        raise ValueError(f"max_steps={max_steps!r} is invalid; must be an int >= 1 or None")
+    max_steps = horizon if max_steps is None else min(max_steps, horizon)
+    act = lambda obs, key: policy.act(obs, key, deterministic)
+    key = jax.random.PRNGKey(seed)
+    if envs.is_brax(env_id):
+        from brax.io import html  # slow import; only for Brax envs
+
+        _check_extension(out, ".html", env_id)
+        states, episode_return = play_episode(
+            env.env, act, key, max_steps, lambda s: s.core.pipeline_state
+        )
+        n_frames = len(states.x.pos)
+        frames = [jax.tree.map(lambda x, i=i: x[i], states) for i in range(n_frames)]
+        # Each env step is action_repeat physics steps: play back at the env's pace.
+        sys = backend._env.sys.tree_replace(
+            {"opt.timestep": backend._env.dt * backend.action_repeat}
+        )
+        page = html.render(sys, frames)
+        write_atomic(out, lambda f: f.write(page.encode()))
+    else:
+        draw_frame, fps = _classic_family(env_id)
+        _check_extension(out, ".gif", env_id)
+        observations, episode_return = play_episode(env.env, act, key, max_steps, lambda s: s.obs)
+        images = [draw_frame(obs, backend.params) for obs in observations]
+        n_frames = len(images)
+        write_atomic(
+            out,
+            lambda f: images[0].save(
+                f, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps,
+                loop=0,
+            ),
+        )  # fmt: skip
+    return {"episode_length": n_frames - 1, "episode_return": episode_return}
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    result = render_policy(
+        FLAGS.policy, FLAGS.out, FLAGS.seed, FLAGS.deterministic, FLAGS.max_steps
+    )
+    print(json.dumps({"out": FLAGS.out, **result}))
+
+
+if __name__ == "__main__":
+    # Defined only when run as a command: eval_policy defines flags of the same names.
+    flags.DEFINE_string("policy", None, "policy directory (policies/<step>/ or final/)")
+    flags.DEFINE_string("out", None, "file to write: .html for Brax envs, .gif for classic control")
+    flags.DEFINE_integer("seed", 0, "seed of the env reset and action sampling")
+    flags.DEFINE_bool("deterministic", False, "act with the policy's mode")
+    flags.DEFINE_integer("max_steps", None, "stop after this many steps (default: the horizon)")
+    flags.mark_flags_as_required(["policy", "out"])
+    configure_console()
+    app.run(main)
