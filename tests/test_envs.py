@@ -27,6 +27,9 @@ HEAVY_BRAX = {
     # compiled by the dedicated halfcheetah test / constructed by the seals one:
     "brax/halfcheetah",
     "seals/HalfCheetah-v1",
+    # ~10 s each; the default run keeps brax/inverted_pendulum and halfcheetah
+    "brax/inverted_double_pendulum",
+    "brax/reacher",
 }
 
 
