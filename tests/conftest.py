@@ -7,15 +7,6 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-# XLA compiles dominate the suite; many tests (and the CLI subprocesses, which
-# inherit the environment) compile the same programs. A persistent cache for
-# this session only: set before any test module imports jax.
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    import tempfile
-
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxrl-expert-xla-")
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
-
 
 @pytest.fixture(scope="session")
 def repo_dir():
