@@ -27,7 +27,8 @@ sys.path.insert(0, REPO)
 
 from benchmarks.throughput import machine  # noqa: E402
 from jaxrl_expert.atomic_files import write_json  # noqa: E402
-from jaxrl_expert.train_rl import load_config_file, train_rl  # noqa: E402
+from jaxrl_expert.config import load_config_file  # noqa: E402
+from jaxrl_expert.train_rl import train_rl  # noqa: E402
 
 # Ground-truth targets (mean over seeds), from the issue and imitation's experts.
 TARGETS = {

@@ -25,8 +25,8 @@ from benchmarks.throughput import machine  # noqa: E402
 from jaxrl_expert import config as config_lib  # noqa: E402
 from jaxrl_expert import envs, ppo  # noqa: E402
 from jaxrl_expert.atomic_files import write_json  # noqa: E402
+from jaxrl_expert.config import load_config_file  # noqa: E402
 from jaxrl_expert.rewards import BasicRewardNet, init_reward_net, save_reward_net  # noqa: E402
-from jaxrl_expert.train_rl import load_config_file  # noqa: E402
 
 
 def compiled_trainer(overrides):

@@ -24,7 +24,7 @@ from benchmarks.throughput import machine  # noqa: E402
 from jaxrl_expert import config as config_lib  # noqa: E402
 from jaxrl_expert import ppo  # noqa: E402
 from jaxrl_expert.atomic_files import write_json  # noqa: E402
-from jaxrl_expert.train_rl import load_config_file  # noqa: E402
+from jaxrl_expert.config import load_config_file  # noqa: E402
 
 
 def measure(name: str, config, n_seeds: int, iterations: int) -> dict:

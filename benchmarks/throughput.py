@@ -28,8 +28,8 @@ sys.path.insert(0, REPO)
 from jaxrl_expert import config as config_lib  # noqa: E402
 from jaxrl_expert import ppo  # noqa: E402
 from jaxrl_expert.atomic_files import write_json  # noqa: E402
+from jaxrl_expert.config import load_config_file  # noqa: E402
 from jaxrl_expert.networks import make_act  # noqa: E402
-from jaxrl_expert.train_rl import load_config_file  # noqa: E402
 
 
 def large_batch_config(n_epochs=4, batch_size=16384):

@@ -4,27 +4,23 @@ Run:      python -m jaxrl_expert.train_rl --config=configs/seals_cartpole.py
 Expected: ground-truth return 500 (the maximum) after 1e5 steps.
 """
 
-from jaxrl_expert.config import base_config
+from jaxrl_expert.config import sb3_config
 
 
 def get_config():
-    config = base_config()
-    config.env_id = "seals/CartPole-v0"
-    config.total_timesteps = 100_000
-    config.normalize_reward = False
-    ppo = config.ppo
-    ppo.n_envs = 8
-    ppo.n_steps = 512  # B = 4096
-    ppo.batch_size = 256
-    ppo.n_epochs = 10
-    ppo.learning_rate = 0.0012403278189645594
-    ppo.gamma = 0.9999
-    ppo.gae_lambda = 0.9
-    ppo.clip_range = 0.4
-    ppo.ent_coef = 0.008508727919228772
-    ppo.vf_coef = 0.489343896591493
-    ppo.max_grad_norm = 0.8
-    ppo.net_arch.pi = (64, 64)
-    ppo.net_arch.vf = (64, 64)
-    ppo.activation = "relu"
-    return config
+    return sb3_config(
+        "seals/CartPole-v0",
+        total_timesteps=100_000,
+        n_envs=8,
+        n_steps=512,  # B = 4096
+        batch_size=256,
+        n_epochs=10,
+        learning_rate=0.0012403278189645594,
+        gamma=0.9999,
+        gae_lambda=0.9,
+        clip_range=0.4,
+        ent_coef=0.008508727919228772,
+        vf_coef=0.489343896591493,
+        max_grad_norm=0.8,
+        activation="relu",
+    )

@@ -7,31 +7,22 @@ Note:     imitation trains with 1 env (B = n_steps = 2048); Brax physics on a
           minutes to hours here; raise n_envs (keeping B) on an accelerator.
 """
 
-from jaxrl_expert.config import base_config
+from jaxrl_expert.config import sb3_config
 
 
 def get_config():
-    config = base_config()
-    config.env_id = "seals/Hopper-v1"
-    config.env_kwargs.backend = "positional"  # Brax physics pipeline
-    config.env_kwargs.episode_length = 1000  # seals' fixed horizon
-    config.env_kwargs.action_repeat = 1  # physics steps per env step
-    config.total_timesteps = 1_000_000
-    config.normalize_reward = False
-    config.n_episodes_eval = 16
-    ppo = config.ppo
-    ppo.n_envs = 1
-    ppo.n_steps = 2048  # B = 2048
-    ppo.batch_size = 512
-    ppo.n_epochs = 20
-    ppo.learning_rate = 0.0003904770450788824
-    ppo.gamma = 0.995
-    ppo.gae_lambda = 0.98
-    ppo.clip_range = 0.1
-    ppo.ent_coef = 0.0010159833764878474
-    ppo.vf_coef = 0.20315938606555833
-    ppo.max_grad_norm = 0.9
-    ppo.net_arch.pi = (64, 64)
-    ppo.net_arch.vf = (64, 64)
-    ppo.activation = "relu"
-    return config
+    return sb3_config(
+        "seals/Hopper-v1",
+        total_timesteps=1_000_000,
+        n_steps=2048,  # 1 env: B = n_steps
+        batch_size=512,
+        n_epochs=20,
+        learning_rate=0.0003904770450788824,
+        gamma=0.995,
+        gae_lambda=0.98,
+        clip_range=0.1,
+        ent_coef=0.0010159833764878474,
+        vf_coef=0.20315938606555833,
+        max_grad_norm=0.9,
+        activation="relu",
+    )

@@ -7,31 +7,22 @@ Note:     imitation trains with 1 env (B = n_steps = 8192); Brax physics on a
           minutes to hours here; raise n_envs (keeping B) on an accelerator.
 """
 
-from jaxrl_expert.config import base_config
+from jaxrl_expert.config import sb3_config
 
 
 def get_config():
-    config = base_config()
-    config.env_id = "seals/Walker2d-v1"
-    config.env_kwargs.backend = "positional"  # Brax physics pipeline
-    config.env_kwargs.episode_length = 1000  # seals' fixed horizon
-    config.env_kwargs.action_repeat = 1  # physics steps per env step
-    config.total_timesteps = 1_000_000
-    config.normalize_reward = False
-    config.n_episodes_eval = 16
-    ppo = config.ppo
-    ppo.n_envs = 1
-    ppo.n_steps = 8192  # B = 8192
-    ppo.batch_size = 128
-    ppo.n_epochs = 20
-    ppo.learning_rate = 0.000138575372312869
-    ppo.gamma = 0.98
-    ppo.gae_lambda = 0.92
-    ppo.clip_range = 0.4
-    ppo.ent_coef = 0.00013057334805552262
-    ppo.vf_coef = 0.6167177795726859
-    ppo.max_grad_norm = 0.6
-    ppo.net_arch.pi = (64, 64)
-    ppo.net_arch.vf = (64, 64)
-    ppo.activation = "relu"
-    return config
+    return sb3_config(
+        "seals/Walker2d-v1",
+        total_timesteps=1_000_000,
+        n_steps=8192,  # 1 env: B = n_steps
+        batch_size=128,
+        n_epochs=20,
+        learning_rate=0.000138575372312869,
+        gamma=0.98,
+        gae_lambda=0.92,
+        clip_range=0.4,
+        ent_coef=0.00013057334805552262,
+        vf_coef=0.6167177795726859,
+        max_grad_norm=0.6,
+        activation="relu",
+    )

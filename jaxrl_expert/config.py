@@ -7,7 +7,9 @@ is compiled, and names the field, the value and what is allowed.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +21,16 @@ from jaxrl_expert import envs
 from jaxrl_expert.networks import ACTIVATIONS
 
 LR_SCHEDULES = ("constant", "linear")
+
+
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+    """`get_config()` of an ml_collections config file."""
+    if not os.path.exists(path):
+        raise ValueError(f"config file {path!r} does not exist")
+    spec = importlib.util.spec_from_file_location("jaxrl_expert_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -73,13 +85,65 @@ def base_config() -> ml_collections.ConfigDict:
     ppo.clip_range_vf = config_dict.placeholder(float)  # value clip around old values; None: off
     ppo.ent_coef = 0.0  # entropy bonus weight
     ppo.vf_coef = 0.5  # value loss weight
-    ppo.max_grad_norm = 0.5  # global gradient-norm clip
+    ppo.max_grad_norm = config_dict.FieldReference(0.5, float)  # grad-norm clip; None: off
     ppo.normalize_advantage = True  # per-minibatch advantage standardization
     ppo.net_arch = ml_collections.ConfigDict({"pi": (32, 32), "vf": (32, 32)})  # hidden sizes
     ppo.activation = "tanh"  # one of networks.ACTIVATIONS
     ppo.ortho_init = True  # orthogonal init with SB3's gains
     ppo.log_std_init = 0.0  # initial log std of Gaussian policies
     ppo.reward_scale = 1.0  # Brax reward_scaling: training reward multiplier
+    return config
+
+
+def sb3_config(
+    env_id: str,
+    *,
+    total_timesteps: int,
+    n_steps: int,
+    batch_size: int,
+    n_epochs: int,
+    learning_rate: float,
+    gamma: float,
+    gae_lambda: float,
+    clip_range: float,
+    ent_coef: float,
+    vf_coef: float,
+    max_grad_norm: float,
+    activation: str,
+    n_envs: int = 1,
+    hidden: tuple[int, ...] = (64, 64),
+    normalize_reward: bool = False,
+) -> ml_collections.ConfigDict:
+    """A config from imitation's tuned SB3 PPO values, in SB3's names.
+
+    imitation's named configs list exactly these fields; policy and value
+    heads share the `hidden` sizes. A Brax body (seals' MuJoCo variants) runs
+    the positional pipeline with seals' fixed 1000-step horizon.
+    """
+    config = base_config()
+    config.env_id = env_id
+    if envs.is_brax(env_id):
+        config.env_kwargs = ml_collections.ConfigDict(
+            {"backend": "positional", "episode_length": 1000, "action_repeat": 1}
+        )
+        config.n_episodes_eval = 16
+    config.total_timesteps = total_timesteps
+    config.normalize_reward = normalize_reward
+    ppo = config.ppo
+    ppo.n_envs = n_envs
+    ppo.n_steps = n_steps
+    ppo.batch_size = batch_size
+    ppo.n_epochs = n_epochs
+    ppo.learning_rate = learning_rate
+    ppo.gamma = gamma
+    ppo.gae_lambda = gae_lambda
+    ppo.clip_range = clip_range
+    ppo.ent_coef = ent_coef
+    ppo.vf_coef = vf_coef
+    ppo.max_grad_norm = max_grad_norm
+    ppo.net_arch.pi = hidden
+    ppo.net_arch.vf = hidden
+    ppo.activation = activation
     return config
 
 
@@ -108,7 +172,8 @@ def brax_config(
     minibatch = batch_size * unroll_length steps, n_epochs =
     num_updates_per_batch. Networks, GAE and clipping are Brax's defaults:
     policy (32,) * 4, value (256,) * 5, swish, lambda 0.95, clip 0.3,
-    observation normalization on.
+    observation normalization on, no gradient clipping (with large reward
+    scales the value loss would otherwise shrink the policy's gradients).
     """
     unrolls = batch_size * num_minibatches
     if unrolls % num_envs:
@@ -136,7 +201,7 @@ def brax_config(
     ppo.clip_range = 0.3
     ppo.ent_coef = entropy_cost
     ppo.vf_coef = 0.5
-    ppo.max_grad_norm = 1.0
+    ppo.max_grad_norm = None  # Brax clips no gradients
     ppo.net_arch.pi = (32, 32, 32, 32)
     ppo.net_arch.vf = (256, 256, 256, 256, 256)
     ppo.activation = "silu"
@@ -314,7 +379,8 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
         check.number("ppo.clip_range_vf", 0, None, low_open=True)
     check.number("ppo.ent_coef", 0)
     check.number("ppo.vf_coef", 0)
-    check.number("ppo.max_grad_norm", 0, None, low_open=True)
+    if config.ppo.max_grad_norm is not None:
+        check.number("ppo.max_grad_norm", 0, None, low_open=True)
     check.boolean("ppo.normalize_advantage")
     for head in ("pi", "vf"):
         sizes = config.ppo.net_arch[head]

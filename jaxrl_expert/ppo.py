@@ -111,10 +111,10 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
         remaining = 1.0 - iteration * batch_size(config) / config.total_timesteps
         return ppo.learning_rate * jnp.maximum(remaining, 0.0)
 
-    return optax.chain(
-        optax.clip_by_global_norm(ppo.max_grad_norm),
-        optax.adam(learning_rate, eps=1e-5),  # SB3's Adam epsilon
-    )
+    adam = optax.adam(learning_rate, eps=1e-5)  # SB3's Adam epsilon
+    if ppo.max_grad_norm is None:
+        return adam
+    return optax.chain(optax.clip_by_global_norm(ppo.max_grad_norm), adam)
 
 
 def all_finite(tree: Any) -> jax.Array:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import copy
 import datetime
-import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 import time
 from typing import Any
@@ -35,16 +35,6 @@ from jaxrl_expert.networks import make_act
 DEFAULT_CONFIG = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "seals_cartpole.py"
 )
-
-
-def load_config_file(path: str) -> ml_collections.ConfigDict:
-    """`get_config()` of an ml_collections config file."""
-    if not os.path.exists(path):
-        raise ValueError(f"config file {path!r} does not exist")
-    spec = importlib.util.spec_from_file_location("jaxrl_expert_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
 
 
 def default_log_dir(env_id: str) -> str:
@@ -166,7 +156,9 @@ def train_rl(
     result maps `seed_{i}` to its stats. `progress` shows a progress bar on
     stderr (None: only when stderr is a terminal).
     """
-    config = copy.deepcopy(config) if config is not None else load_config_file(DEFAULT_CONFIG)
+    if config is None:
+        config = config_lib.load_config_file(DEFAULT_CONFIG)
+    config = copy.deepcopy(config)
     config_lib.apply_overrides(config, overrides)
     env = config_lib.validate(config)
     mesh = devices.make_mesh(config.num_devices, config.ppo.n_envs)
@@ -341,6 +333,25 @@ _PROGRESS = flags.DEFINE_bool(
 # use it as the run's output directory (default output/train_rl/<env>/<timestamp>).
 
 
+_NONE_FLAG = re.compile(r"--config\.([\w.]+)=None$")
+_none_overrides: dict[str, Any] = {}
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's parsing, plus `--config.<field>=None`, which config_flags cannot parse."""
+    rest = []
+    for arg in argv:
+        if match := _NONE_FLAG.match(arg):
+            *parents, name = match.group(1).split(".")
+            node = _none_overrides
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[name] = None
+        else:
+            rest.append(arg)
+    return app.parse_flags_with_usage(rest)
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -351,6 +362,7 @@ def main(argv: list[str]) -> None:
         log_dir=flags.FLAGS.log_dir or None,
         resume=_RESUME.value,
         progress=_PROGRESS.value,
+        **_none_overrides,
     )
     print(stats)
 
@@ -358,7 +370,7 @@ def main(argv: list[str]) -> None:
 def main_console() -> None:
     """Console entry point (`jaxrl-train-rl`)."""
     configure_console()
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 """Bad input fails before any compile, naming the field, the value and what is allowed."""
 
-import inspect
 import re
 import subprocess
 import sys
@@ -8,12 +7,15 @@ import sys
 import jax
 import pytest
 
+from jaxrl_expert import envs
 from jaxrl_expert import train_rl as train_rl_module
 from jaxrl_expert.config import base_config
 
 
 @pytest.fixture
 def no_compile(monkeypatch):
+    envs.make("CartPole-v1")  # gymnax decorates with jax.jit at import: import it first
+
     def refuse(*args, **kwargs):
         raise AssertionError("jax.jit called before validation finished")
 
@@ -62,15 +64,6 @@ def test_bad_config_fails_before_compile_naming_field(no_compile, tmp_path, over
     assert not (tmp_path / "run").exists()
 
 
-def test_every_base_field_has_a_comment(repo_dir):
-    source = inspect.getsource(base_config)  # the schema: one comment per field
-    config = base_config()
-    for name in [*config, *(f"ppo.{k}" for k in config.ppo)]:
-        field = name.split(".")[-1]
-        lines = [line for line in source.splitlines() if f".{field} = " in line]
-        assert lines and all("#" in line for line in lines), field
-
-
 def test_cli_rejects_a_typo_in_a_config_override(repo_dir, tmp_path):
     result = subprocess.run(
         [
@@ -89,12 +82,30 @@ def test_cli_rejects_a_typo_in_a_config_override(repo_dir, tmp_path):
     assert "n_epoch" in result.stderr
 
 
+def test_cli_sets_a_field_to_none(repo_dir, tmp_path):
+    # config_flags cannot parse None for a float field; train_rl's own parser does,
+    # and validation then judges the value like any other.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxrl_expert.train_rl",
+            "--config.ppo.learning_rate=None",
+            f"--log_dir={tmp_path}",
+        ],
+        cwd=repo_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "config.ppo.learning_rate=None is invalid; must be a finite number" in result.stderr
+
+
 # --- Random invalid configs (hypothesis): always a ValueError naming the field. ---
 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-from jaxrl_expert import envs  # noqa: E402
 
 not_an_int = st.one_of(st.floats(allow_nan=True), st.text(max_size=5), st.booleans(), st.none())
 not_a_number = st.one_of(
@@ -103,9 +114,9 @@ not_a_number = st.one_of(
 not_a_bool = st.one_of(st.integers(), st.floats(), st.text(max_size=5), st.none())
 POSITIVE_INTS = ["total_timesteps", "n_episodes_eval", "log_interval", "max_to_keep",
                  "ppo.n_envs", "ppo.n_steps", "ppo.n_epochs"]  # fmt: skip
-POSITIVE_NUMBERS = ["ppo.learning_rate", "ppo.clip_range", "ppo.max_grad_norm",
-                    "normalize_kwargs.clip_obs", "normalize_kwargs.clip_reward",
-                    "normalize_kwargs.epsilon"]  # fmt: skip
+POSITIVE_NUMBERS = ["ppo.learning_rate", "ppo.clip_range", "normalize_kwargs.clip_obs",
+                    "normalize_kwargs.clip_reward", "normalize_kwargs.epsilon"]  # fmt: skip
+OPTIONAL_POSITIVE_NUMBERS = ["ppo.max_grad_norm", "ppo.clip_range_vf"]  # None: off
 UNIT_INTERVAL = ["ppo.gamma", "ppo.gae_lambda", "normalize_kwargs.gamma"]
 BOOLS = ["normalize_reward", "policy_save_final", "rollout_save_final", "rollout_deterministic",
          "ppo.normalize_advantage", "ppo.ortho_init", "normalize_kwargs.norm_obs"]  # fmt: skip
@@ -118,6 +129,10 @@ def _invalid_field_value():
         st.tuples(st.sampled_from(POSITIVE_INTS), st.one_of(st.integers(max_value=0), not_an_int)),
         st.tuples(
             st.sampled_from(POSITIVE_NUMBERS), st.one_of(st.floats(max_value=0.0), not_a_number)
+        ),
+        st.tuples(
+            st.sampled_from(OPTIONAL_POSITIVE_NUMBERS),
+            st.one_of(st.floats(max_value=0.0), not_a_number.filter(lambda v: v is not None)),
         ),
         st.tuples(
             st.sampled_from(UNIT_INTERVAL),

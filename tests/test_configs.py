@@ -6,7 +6,8 @@ import pytest
 
 from jaxrl_expert import config as config_lib
 from jaxrl_expert import envs
-from jaxrl_expert.train_rl import load_config_file, train_rl
+from jaxrl_expert.config import load_config_file
+from jaxrl_expert.train_rl import train_rl
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "configs"
 CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.py"))

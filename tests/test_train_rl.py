@@ -3,7 +3,8 @@
 import json
 
 from jaxrl_expert import rollouts
-from jaxrl_expert.train_rl import load_config_file, train_rl
+from jaxrl_expert.config import load_config_file
+from jaxrl_expert.train_rl import train_rl
 
 
 def test_default_cli_run_trains_a_seals_cartpole_expert(default_cli_run):
