@@ -109,7 +109,7 @@ def main(argv: list[str]) -> None:
             + (f"  (after 1 iteration {entry['after_one_iteration']:.2f})" if _SMOKE.value else ""),
             flush=True,
         )
-    write_json(RESULTS, {"machine": machine(), "results": results})
+        write_json(RESULTS, {"machine": machine(), "results": results})  # after every env
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """brax/reacher: Brax's published settings.
 
 Run:      python -m jaxrl_expert.train_rl --config=configs/reacher.py
-Steps:    50,000,000 (2048 envs x 200 steps per iteration, 8 epochs of 32 minibatches).
+Steps:    50,000,000 physics steps = 12,500,000 env steps of action_repeat 4 (2048 envs x
+          200 steps per iteration, 8 epochs of 32 minibatches).
 Expected: Brax's published PPO return for this budget on an accelerator. On a
           2-core CPU this budget takes days; `benchmarks/experts.py --smoke` trains it
           at small scale and shows the return rising.

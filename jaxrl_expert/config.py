@@ -170,10 +170,12 @@ def brax_config(
     per update, num_envs at a time; in SB3's names that is n_steps =
     unroll_length * batch_size * num_minibatches / num_envs per env, one
     minibatch = batch_size * unroll_length steps, n_epochs =
-    num_updates_per_batch. Networks, GAE and clipping are Brax's defaults:
-    policy (32,) * 4, value (256,) * 5, swish, lambda 0.95, clip 0.3,
-    observation normalization on, no gradient clipping (with large reward
-    scales the value loss would otherwise shrink the policy's gradients).
+    num_updates_per_batch; Brax's num_timesteps counts physics steps, ours
+    env steps of action_repeat physics steps each. Networks, GAE and clipping
+    are Brax's defaults: policy (32,) * 4, value (256,) * 5, swish, lambda
+    0.95, clip 0.3, observation normalization on, no gradient clipping (with
+    large reward scales the value loss would otherwise shrink the policy's
+    gradients).
     """
     unrolls = batch_size * num_minibatches
     if unrolls % num_envs:
@@ -183,13 +185,13 @@ def brax_config(
     config.env_kwargs = ml_collections.ConfigDict(
         {"backend": backend, "episode_length": episode_length, "action_repeat": action_repeat}
     )
-    config.total_timesteps = total_timesteps
+    config.total_timesteps = total_timesteps // action_repeat  # Brax counts physics steps
     config.normalize_reward = False  # Brax scales rewards instead (ppo.reward_scale)
     config.normalize_kwargs.norm_obs = True
     config.n_episodes_eval = 16
     config.log_interval = 1
-    config.policy_save_interval = total_timesteps // 10  # ten policy saves per run
-    config.checkpoint_interval = total_timesteps // 10  # and ten resume points
+    config.policy_save_interval = config.total_timesteps // 10  # ten policy saves per run
+    config.checkpoint_interval = config.total_timesteps // 10  # and ten resume points
     ppo = config.ppo
     ppo.n_envs = num_envs
     ppo.n_steps = unroll_length * unrolls // num_envs

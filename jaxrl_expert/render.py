@@ -206,11 +206,7 @@ def render_policy(
         )
         n_frames = len(states.x.pos)
         frames = [jax.tree.map(lambda x, i=i: x[i], states) for i in range(n_frames)]
-        # Each env step is action_repeat physics steps: play back at the env's pace.
-        sys = backend._env.sys.tree_replace(
-            {"opt.timestep": backend._env.dt * backend.action_repeat}
-        )
-        page = html.render(sys, frames)
+        page = html.render(backend.viewer_system(), frames)
         write_atomic(out, lambda f: f.write(page.encode()))
     else:
         draw_frame, fps = _classic_family(env_id)

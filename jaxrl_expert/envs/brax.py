@@ -91,6 +91,10 @@ class BraxEnv:
         high = np.where(limited, ctrl_range[:, 1], 1.0)
         self.action_space = Box.from_bounds(low, high, (self._env.action_size,))
 
+    def viewer_system(self) -> Any:
+        """The Brax `System` for `brax.io.html.render`, timed at one frame per env step."""
+        return self._env.sys.tree_replace({"opt.timestep": self._env.dt * self.action_repeat})
+
     def reset(self, key: jax.Array) -> EnvState:
         key, reset_key = jax.random.split(key)
         core = self._env.reset(reset_key)
