@@ -7,6 +7,7 @@ is compiled, and names the field, the value and what is allowed.
 
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 import math
 import os
@@ -21,6 +22,11 @@ from jaxrl_expert import envs
 from jaxrl_expert.networks import ACTIVATIONS
 
 LR_SCHEDULES = ("constant", "linear")
+
+
+def config_path(name: str) -> str:
+    """Path of a bundled config file (`configs/<name>.py`, installed as jaxrl_expert.configs)."""
+    return str(importlib.resources.files("jaxrl_expert.configs") / f"{name}.py")
 
 
 def load_config_file(path: str) -> ml_collections.ConfigDict:

@@ -32,9 +32,7 @@ from jaxrl_expert.atomic_files import write_json
 from jaxrl_expert.logging import ProgressBar, TrainLogger, configure_console, summarize
 from jaxrl_expert.networks import make_act
 
-DEFAULT_CONFIG = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "seals_cartpole.py"
-)
+DEFAULT_CONFIG = config_lib.config_path("seals_cartpole")
 
 
 def default_log_dir(env_id: str) -> str:
