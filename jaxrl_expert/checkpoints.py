@@ -86,15 +86,24 @@ def save_policy(
     path: str, params: Any, obs_rms: RunningMeanStd, metadata: dict[str, Any], timesteps: int
 ) -> None:
     """Writes a policy directory atomically (replacing an existing one)."""
+    arrays = {"params": params, "obs_rms": obs_rms}
+    save_arrays_and_json(path, arrays, METADATA_FILE, {**metadata, "timesteps": int(timesteps)})
+
+
+def save_arrays_and_json(path: str, arrays: Any, json_name: str, json_data: Any) -> None:
+    """Writes `path/arrays/` (Orbax) and `path/json_name` beside it, then renames into place.
+
+    The directory appears whole or not at all; an existing one is replaced.
+    """
     path = os.path.abspath(path)
     parent, name = os.path.split(path)
     tmp = os.path.join(parent, f".tmp-{name}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     checkpointer = single_process_checkpointer()
-    checkpointer.save(os.path.join(tmp, ARRAYS_DIR), {"params": params, "obs_rms": obs_rms})
+    checkpointer.save(os.path.join(tmp, ARRAYS_DIR), arrays)
     checkpointer.wait_until_finished()
-    write_json(os.path.join(tmp, METADATA_FILE), {**metadata, "timesteps": int(timesteps)})
+    write_json(os.path.join(tmp, json_name), json_data)
     if os.path.exists(path):
         shutil.rmtree(path)
     os.replace(tmp, path)

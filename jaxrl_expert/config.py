@@ -246,11 +246,8 @@ def apply_overrides(
             else:
                 apply_overrides(current, value, f"{prefix}{name}.")
             continue
-        if (
-            isinstance(value, bool)
-            and isinstance(current, int | float)
-            and not isinstance(current, bool)
-        ):  # ml_collections would quietly turn True into 1.0
+        if isinstance(value, bool) and config.get_type(name) in (int, float):
+            # ml_collections would quietly turn True into 1.0
             raise ValueError(f"config.{prefix}{name}={value!r} is invalid; must be a number")
         with config.ignore_type():
             config[name] = value

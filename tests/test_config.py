@@ -64,42 +64,20 @@ def test_bad_config_fails_before_compile_naming_field(no_compile, tmp_path, over
     assert not (tmp_path / "run").exists()
 
 
-def test_cli_rejects_a_typo_in_a_config_override(repo_dir, tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jaxrl_expert.train_rl",
-            "--config.ppo.n_epoch=5",
-            f"--log_dir={tmp_path}",
-        ],
-        cwd=repo_dir,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--config.ppo.n_epoch=5", "n_epoch"),
+        # config_flags cannot parse None for a float field; train_rl's own parser does,
+        # and validation then judges the value like any other.
+        ("--config.ppo.learning_rate=None", "config.ppo.learning_rate=None is invalid"),
+    ],
+)
+def test_cli_names_the_bad_field(repo_dir, tmp_path, flag, message):
+    command = [sys.executable, "-m", "jaxrl_expert.train_rl", flag, f"--log_dir={tmp_path}"]
+    result = subprocess.run(command, cwd=repo_dir, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    assert "n_epoch" in result.stderr
-
-
-def test_cli_sets_a_field_to_none(repo_dir, tmp_path):
-    # config_flags cannot parse None for a float field; train_rl's own parser does,
-    # and validation then judges the value like any other.
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jaxrl_expert.train_rl",
-            "--config.ppo.learning_rate=None",
-            f"--log_dir={tmp_path}",
-        ],
-        cwd=repo_dir,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode != 0
-    assert "config.ppo.learning_rate=None is invalid; must be a finite number" in result.stderr
+    assert message in result.stderr
 
 
 # --- Random invalid configs (hypothesis): always a ValueError naming the field. ---

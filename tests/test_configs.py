@@ -10,7 +10,7 @@ from jaxrl_expert.config import load_config_file
 from jaxrl_expert.train_rl import train_rl
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "configs"
-CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.py"))
+CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.py") if p.stem != "__init__")
 TINY = {
     "total_timesteps": 16,
     "n_episodes_eval": 1,

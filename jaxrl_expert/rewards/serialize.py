@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl_expert import envs
-from jaxrl_expert.atomic_files import write_json
-from jaxrl_expert.checkpoints import single_process_checkpointer
+from jaxrl_expert.checkpoints import ARRAYS_DIR, save_arrays_and_json, single_process_checkpointer
 from jaxrl_expert.rewards.nets import (
     AddSTDRewardWrapper,
     BasicRewardNet,
@@ -30,7 +28,6 @@ from jaxrl_expert.rewards.nets import (
 )
 
 SPEC_FILE = "reward_net.json"
-ARRAYS_DIR = "arrays"
 FORMAT_VERSION = 1
 _CLASSES = {
     cls.__name__: cls
@@ -108,26 +105,13 @@ def save_reward_net(
     action_space: envs.Space,
 ) -> None:
     """Writes a reward-net directory atomically (replacing an existing one)."""
-    path = os.path.abspath(path)
-    parent, name = os.path.split(path)
-    tmp = os.path.join(parent, f".tmp-{name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    checkpointer = single_process_checkpointer()
-    checkpointer.save(os.path.join(tmp, ARRAYS_DIR), dict(variables))
-    checkpointer.wait_until_finished()
-    write_json(
-        os.path.join(tmp, SPEC_FILE),
-        {
-            "format_version": FORMAT_VERSION,
-            "module": module_spec(net),
-            "observation_space": observation_space.to_json(),
-            "action_space": action_space.to_json(),
-        },
-    )
-    if os.path.exists(path):
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+    spec = {
+        "format_version": FORMAT_VERSION,
+        "module": module_spec(net),
+        "observation_space": observation_space.to_json(),
+        "action_space": action_space.to_json(),
+    }
+    save_arrays_and_json(path, dict(variables), SPEC_FILE, spec)
 
 
 def load_reward_net(path: str) -> tuple[nn.Module, dict, dict]:
