@@ -1,5 +1,7 @@
 """Learned rewards: nets against hand computations, serialization, training on them."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -167,6 +169,14 @@ def test_load_reward_round_trip_gives_identical_outputs(saved_nets, reward_type,
     reward = load_reward(reward_type, path)
     got = jax.jit(reward)(*b)
     np.testing.assert_array_equal(got, jax.jit(lambda *b: reference(net, variables, b))(*b))
+
+
+def test_a_relative_reward_path_loads(saved_nets, monkeypatch):
+    path, net, variables = saved_nets["basic"]
+    monkeypatch.chdir(os.path.dirname(path))  # as `--config.reward_path=my_reward` from a shell
+    b = batch(4)
+    got = load_reward("RewardNet_unshaped", os.path.basename(path))(*b)
+    np.testing.assert_array_equal(got, net.apply(variables, *b))
 
 
 def test_std_added_alpha_minus_one_is_below_alpha_zero(saved_nets):

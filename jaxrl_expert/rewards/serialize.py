@@ -129,7 +129,9 @@ def load_reward_net(path: str) -> tuple[nn.Module, dict, dict]:
     key = jax.random.PRNGKey(0)
     target = jax.eval_shape(lambda: init_reward_net(net, key, obs_space, act_space))
     try:
-        variables = single_process_checkpointer().restore(os.path.join(path, ARRAYS_DIR), target)
+        variables = single_process_checkpointer().restore(
+            os.path.abspath(os.path.join(path, ARRAYS_DIR)), target
+        )
     except (ValueError, FileNotFoundError, KeyError) as e:
         raise ValueError(f"reward net arrays under {path!r} don't match {SPEC_FILE}: {e}") from None
     return net, variables, saved
