@@ -100,13 +100,19 @@ def save_arrays_and_json(path: str, arrays: Any, json_name: str, json_data: Any)
     tmp = os.path.join(parent, f".tmp-{name}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    checkpointer = single_process_checkpointer()
-    checkpointer.save(os.path.join(tmp, ARRAYS_DIR), arrays)
-    checkpointer.wait_until_finished()
+    with single_process_checkpointer() as checkpointer:
+        checkpointer.save(os.path.join(tmp, ARRAYS_DIR), arrays)
+        checkpointer.wait_until_finished()
     write_json(os.path.join(tmp, json_name), json_data)
     if os.path.exists(path):
         shutil.rmtree(path)
     os.replace(tmp, path)
+
+
+def restore_arrays(path: str, target: Any) -> Any:
+    """Reads `path/arrays/` (written by save_arrays_and_json) into `target`'s structure."""
+    with single_process_checkpointer() as checkpointer:  # closing stops its threads
+        return checkpointer.restore(os.path.abspath(os.path.join(path, ARRAYS_DIR)), target)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +171,7 @@ def load_policy(path: str) -> Policy:
     params = jax.eval_shape(network.init, jax.random.PRNGKey(0), jnp.zeros(obs_shape))
     target = {"params": params, "obs_rms": jax.eval_shape(lambda: RunningMeanStd.create(obs_shape))}
     try:
-        arrays = single_process_checkpointer().restore(os.path.join(path, ARRAYS_DIR), target)
+        arrays = restore_arrays(path, target)
     except (ValueError, FileNotFoundError, KeyError) as e:
         raise ValueError(f"policy arrays under {path!r} do not match its metadata: {e}") from None
     return Policy(network, arrays["params"], arrays["obs_rms"], metadata)

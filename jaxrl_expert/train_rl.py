@@ -10,6 +10,7 @@ rollouts of it to `{log_dir}/rollouts/{step:012d}.npz`; after training,
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import json
@@ -163,10 +164,30 @@ def train_rl(
     log_dir = log_dir or default_log_dir(config.env_id)
     n_seeds = config.num_seeds
     run_dirs = [log_dir] if n_seeds == 1 else [f"{log_dir}/seed_{i}" for i in range(n_seeds)]
-    stores = [
-        checkpoints.TrainCheckpoints(os.path.join(d, "checkpoints"), config.max_to_keep)
-        for d in run_dirs
-    ]
+    with contextlib.ExitStack() as cleanup:  # on every exit: no Orbax/TensorBoard thread lingers
+        stores = [
+            checkpoints.TrainCheckpoints(os.path.join(d, "checkpoints"), config.max_to_keep)
+            for d in run_dirs
+        ]
+        for store in stores:
+            cleanup.callback(store.close)
+        return _train_and_save(
+            config, env, mesh, log_dir, run_dirs, stores, resume, progress, cleanup
+        )
+
+
+def _train_and_save(
+    config: ml_collections.ConfigDict,
+    env: Any,
+    mesh: Any,
+    log_dir: str,
+    run_dirs: list[str],
+    stores: list[checkpoints.TrainCheckpoints],
+    resume: bool | None,
+    progress: bool | None,
+    cleanup: contextlib.ExitStack,
+) -> dict[str, Any]:
+    n_seeds = len(run_dirs)
     latest = [store.latest_iteration() for store in stores]
     if None in latest and any(x is not None for x in latest):
         raise ValueError(
@@ -230,10 +251,14 @@ def train_rl(
 
     outputs = _Outputs(config, env, trainer)
     loggers = [TrainLogger(d) if devices.is_writer() else None for d in run_dirs]
+    for logger in loggers:
+        if logger is not None:
+            cleanup.callback(logger.close)
     done = int(np.max(jax.device_get(state.iteration)))
     bar = ProgressBar(
         n_iterations * batch, done * batch, progress if devices.is_writer() else False
     )
+    cleanup.callback(bar.close)
     totals, chunk_time = None, 0.0
     for boundary in sorted(b for b in saves | logs | checkpoint_at if b > done):
         start = time.perf_counter()
@@ -263,9 +288,7 @@ def train_rl(
             if boundary in checkpoint_at:  # after the saves: a resume never skips one
                 stores[i].save(boundary, seed_state)
         done = boundary
-    bar.close()
-    for store in stores:
-        store.close()
+    bar.close()  # before the final evaluation's log lines
 
     final_timesteps = n_iterations * batch
     results = {}
@@ -302,8 +325,6 @@ def _stack(trees: list[Any], n_seeds: int) -> Any:
 
 def _diverged(stores, iteration: int, batch: int, run_dirs: list[str]) -> None:
     last = stores[0].latest_iteration()
-    for store in stores:
-        store.close()
     raise FloatingPointError(
         f"training diverged: a non-finite loss, parameter or normalizer statistic "
         f"appeared at PPO iteration {iteration} (timestep {iteration * batch}); nothing "

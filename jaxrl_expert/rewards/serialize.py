@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl_expert import envs
-from jaxrl_expert.checkpoints import ARRAYS_DIR, save_arrays_and_json, single_process_checkpointer
+from jaxrl_expert.checkpoints import restore_arrays, save_arrays_and_json
 from jaxrl_expert.rewards.nets import (
     AddSTDRewardWrapper,
     BasicRewardNet,
@@ -129,9 +129,7 @@ def load_reward_net(path: str) -> tuple[nn.Module, dict, dict]:
     key = jax.random.PRNGKey(0)
     target = jax.eval_shape(lambda: init_reward_net(net, key, obs_space, act_space))
     try:
-        variables = single_process_checkpointer().restore(
-            os.path.abspath(os.path.join(path, ARRAYS_DIR)), target
-        )
+        variables = restore_arrays(path, target)
     except (ValueError, FileNotFoundError, KeyError) as e:
         raise ValueError(f"reward net arrays under {path!r} don't match {SPEC_FILE}: {e}") from None
     return net, variables, saved
