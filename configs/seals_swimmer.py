@@ -25,4 +25,5 @@ def get_config():
         vf_coef=0.6162112311062333,
         max_grad_norm=2.0,
         activation="relu",
+        backend="generalized",  # Brax's swimmer supports no other pipeline
     )

@@ -22,4 +22,5 @@ def get_config():
         reward_scaling=1,
         discounting=0.95,
         entropy_cost=0.001,
+        backend="generalized",  # Brax's swimmer supports no other pipeline
     )

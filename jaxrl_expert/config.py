@@ -119,18 +119,19 @@ def sb3_config(
     n_envs: int = 1,
     hidden: tuple[int, ...] = (64, 64),
     normalize_reward: bool = False,
+    backend: str = "positional",
 ) -> ml_collections.ConfigDict:
     """A config from imitation's tuned SB3 PPO values, in SB3's names.
 
     imitation's named configs list exactly these fields; policy and value
     heads share the `hidden` sizes. A Brax body (seals' MuJoCo variants) runs
-    the positional pipeline with seals' fixed 1000-step horizon.
+    the `backend` physics pipeline with seals' fixed 1000-step horizon.
     """
     config = base_config()
     config.env_id = env_id
     if envs.is_brax(env_id):
         config.env_kwargs = ml_collections.ConfigDict(
-            {"backend": "positional", "episode_length": 1000, "action_repeat": 1}
+            {"backend": backend, "episode_length": 1000, "action_repeat": 1}
         )
         config.n_episodes_eval = 16
     config.total_timesteps = total_timesteps
