@@ -1,7 +1,10 @@
 """brax/inverted_pendulum with Brax's published PPO settings, scaled to a CPU.
 
 Run:      python -m jaxrl_expert.train_rl --config=configs/brax_inverted_pendulum.py
+Steps:    200,000 (64 envs x 64 steps per iteration, 4 epochs of 8 minibatches).
 Expected: return 1000 (the maximum).
+Measured: 1000.0 for seeds 0 / 1 / 2; 135.5 s wall per seed (2-core CPU shared with
+          other jobs).
 """
 
 from jaxrl_expert.config import base_config

