@@ -5,6 +5,8 @@ Steps:    50,000,000 (2048 envs x 160 steps per iteration, 8 epochs of 32 miniba
 Expected: Brax's published PPO return for this budget on an accelerator. On a
           2-core CPU this budget takes days; `benchmarks/experts.py --smoke` trains it
           at small scale and shows the return rising.
+Smoke:    `benchmarks/experts.py --smoke` (64 envs, 2e5 steps, 2-core CPU shared with
+          other jobs): -200.1 after one iteration -> 1297.3, 221 s.
 """
 
 from jaxrl_expert.config import brax_config

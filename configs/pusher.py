@@ -5,6 +5,8 @@ Steps:    50,000,000 (2048 envs x 120 steps per iteration, 8 epochs of 16 miniba
 Expected: Brax's published PPO return for this budget on an accelerator. On a
           2-core CPU this budget takes days; `benchmarks/experts.py --smoke` trains it
           at small scale and shows the return rising.
+Smoke:    `benchmarks/experts.py --smoke` (64 envs, 2e5 steps, 2-core CPU shared with
+          other jobs): -3245.0 after one iteration -> -1424.0, 373 s.
 """
 
 from jaxrl_expert.config import brax_config
