@@ -40,7 +40,7 @@ def measure(name: str, config, n_seeds: int, iterations: int) -> dict:
         jax.block_until_ready(single_train(state, np.int32(iterations)))
     sequential_s = time.perf_counter() - start
 
-    many_init = jax.jit(jax.vmap(trainer.init))
+    many_init = jax.jit(lambda keys: ppo.init_seeds(trainer.init, keys))
     many_train = jax.jit(jax.vmap(trainer.train, in_axes=(0, None)))
     stacked = many_init(keys)
     jax.block_until_ready(many_train(stacked, np.int32(1)))  # compile

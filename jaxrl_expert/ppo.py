@@ -65,6 +65,16 @@ METRIC_NAMES = (
 )
 
 
+def init_seeds(init: Callable[[jax.Array], TrainState], keys: jax.Array) -> TrainState:
+    """`init` for each of a stack of keys, stacked: one state per seed.
+
+    A loop, not `jax.vmap`: vmapped orthogonal init batches LAPACK QR, and on
+    CPU (jaxlib 0.10) two batched QRs running at once can deadlock XLA's
+    intra-op thread pool (each waits for pool threads the other holds).
+    """
+    return jax.lax.map(init, keys)
+
+
 class Trainer(NamedTuple):
     init: Callable[[jax.Array], TrainState]
     train: Callable[[TrainState, jax.Array], tuple[TrainState, dict[str, jax.Array]]]

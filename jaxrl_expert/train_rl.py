@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
+import functools
 import json
 import math
 import os
@@ -224,7 +225,8 @@ def _train_and_save(
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
     init, train = trainer.init, trainer.train
     if n_seeds > 1:
-        init, train = jax.vmap(init), jax.vmap(train, in_axes=(0, None))
+        init = functools.partial(ppo.init_seeds, init)
+        train = jax.vmap(train, in_axes=(0, None))
     else:
         keys = keys[0]
     abstract = jax.eval_shape(init, keys)

@@ -129,7 +129,7 @@ def test_vmapped_seed_equals_a_single_run_with_that_seed():
     trainer = ppo.make_train(config, env)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in (0, 1, 2)])
     stacked, _ = jax.jit(jax.vmap(trainer.train, in_axes=(0, None)))(
-        jax.jit(jax.vmap(trainer.init))(keys), 1
+        jax.jit(lambda k: ppo.init_seeds(trainer.init, k))(keys), 1
     )
     single, _ = jax.jit(trainer.train)(jax.jit(trainer.init)(keys[1]), 1)
     # The same RNG streams: the rollout of seed 1 is identical...
