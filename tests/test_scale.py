@@ -141,8 +141,7 @@ def test_vmapped_seed_equals_a_single_run_with_that_seed():
 
 
 def test_multi_seed_run_writes_single_seed_layouts(repo_dir, tmp_path):
-    # In a fresh process: after the whole suite in one process this run once hung in
-    # device_get (see the issue notes); the CLI is also what users run.
+    # Through the CLI, as users run it (the notebooks run multi-seed in-process).
     flags = [f"--log_dir={tmp_path}", "--config.num_seeds=2", "--config.env_id=CartPole-v1",
              "--config.total_timesteps=256", "--config.n_episodes_eval=4",
              "--config.policy_save_interval=128", "--config.checkpoint_interval=128",
