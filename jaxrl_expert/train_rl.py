@@ -163,18 +163,8 @@ def train_rl(
     env = config_lib.validate(config)
     mesh = devices.make_mesh(config.num_devices, config.ppo.n_envs)
     log_dir = log_dir or default_log_dir(config.env_id)
-    n_seeds = config.num_seeds
-    run_dirs = [log_dir] if n_seeds == 1 else [f"{log_dir}/seed_{i}" for i in range(n_seeds)]
     with contextlib.ExitStack() as cleanup:  # on every exit: no Orbax/TensorBoard thread lingers
-        stores = [
-            checkpoints.TrainCheckpoints(os.path.join(d, "checkpoints"), config.max_to_keep)
-            for d in run_dirs
-        ]
-        for store in stores:
-            cleanup.callback(store.close)
-        return _train_and_save(
-            config, env, mesh, log_dir, run_dirs, stores, resume, progress, cleanup
-        )
+        return _train_and_save(config, env, mesh, log_dir, resume, progress, cleanup)
 
 
 def _train_and_save(
@@ -182,13 +172,19 @@ def _train_and_save(
     env: Any,
     mesh: Any,
     log_dir: str,
-    run_dirs: list[str],
-    stores: list[checkpoints.TrainCheckpoints],
     resume: bool | None,
     progress: bool | None,
     cleanup: contextlib.ExitStack,
 ) -> dict[str, Any]:
-    n_seeds = len(run_dirs)
+    """train_rl after validation; everything that must be closed is registered on `cleanup`."""
+    n_seeds = config.num_seeds
+    run_dirs = [log_dir] if n_seeds == 1 else [f"{log_dir}/seed_{i}" for i in range(n_seeds)]
+    stores = [
+        checkpoints.TrainCheckpoints(os.path.join(d, "checkpoints"), config.max_to_keep)
+        for d in run_dirs
+    ]
+    for store in stores:
+        cleanup.callback(store.close)
     latest = [store.latest_iteration() for store in stores]
     if None in latest and any(x is not None for x in latest):
         raise ValueError(
@@ -269,7 +265,7 @@ def _train_and_save(
         chunk_time += time.perf_counter() - start
         bad = np.asarray(chunk_totals.pop("first_nonfinite_iteration")).reshape(-1)
         if np.any(bad >= 0):
-            _diverged(stores, int(bad[bad >= 0].min()), batch, run_dirs)
+            _diverged(stores, int(bad[bad >= 0].min()), batch)
         totals = chunk_totals if totals is None else jax.tree.map(np.add, totals, chunk_totals)
         timesteps = boundary * batch
         summaries = []
@@ -325,7 +321,7 @@ def _stack(trees: list[Any], n_seeds: int) -> Any:
     return trees[0] if n_seeds == 1 else jax.tree.map(lambda *xs: np.stack(xs), *trees)
 
 
-def _diverged(stores, iteration: int, batch: int, run_dirs: list[str]) -> None:
+def _diverged(stores, iteration: int, batch: int) -> None:
     last = stores[0].latest_iteration()
     raise FloatingPointError(
         f"training diverged: a non-finite loss, parameter or normalizer statistic "
