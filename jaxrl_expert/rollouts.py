@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import pickle
+import pickle  # only to WRITE the infos array imitation expects; nothing here unpickles
 import zipfile
 from collections.abc import Callable
 from typing import IO
