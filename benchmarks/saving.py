@@ -25,7 +25,7 @@ from jaxrl_expert import config as config_lib  # noqa: E402
 from jaxrl_expert import ppo  # noqa: E402
 from jaxrl_expert.atomic_files import write_json  # noqa: E402
 from jaxrl_expert.config import load_config_file  # noqa: E402
-from jaxrl_expert.train_rl import _Saver  # noqa: E402
+from jaxrl_expert.train_rl import _Outputs  # noqa: E402
 
 
 def main(repeats: int = 5) -> None:
@@ -39,17 +39,17 @@ def main(repeats: int = 5) -> None:
     jax.block_until_ready(train(state, np.int32(1)))
     iteration_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as log_dir:
-        saver = _Saver(config, env, trainer, log_dir)
+        outputs = _Outputs(config, env, trainer)
         start = time.perf_counter()
-        saver.rollouts(state, "warmup", 0)  # compiles the sampler once per run
+        outputs.rollouts(log_dir, state, "warmup", 0, config.seed)  # compiles the sampler
         first_rollout_s = time.perf_counter() - start
         policy_s, rollout_s = [], []
         for i in range(repeats):
             start = time.perf_counter()
-            saver.policy(state, f"{i:012d}", i)
+            outputs.policy(log_dir, state, f"{i:012d}", i)
             policy_s.append(time.perf_counter() - start)
             start = time.perf_counter()
-            saver.rollouts(state, f"{i:012d}", i)
+            outputs.rollouts(log_dir, state, f"{i:012d}", i, config.seed)
             rollout_s.append(time.perf_counter() - start)
     result = {
         "machine": machine(),
