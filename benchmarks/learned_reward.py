@@ -27,12 +27,14 @@ from jaxrl_expert import envs, ppo  # noqa: E402
 from jaxrl_expert.atomic_files import write_json  # noqa: E402
 from jaxrl_expert.config import load_config_file  # noqa: E402
 from jaxrl_expert.rewards import BasicRewardNet, init_reward_net, save_reward_net  # noqa: E402
+from jaxrl_expert.train_rl import make_env  # noqa: E402
 
 
 def compiled_trainer(overrides):
     config = load_config_file(os.path.join(REPO, "configs", "seals_cartpole.py"))
     config_lib.apply_overrides(config, overrides)
-    trainer = ppo.make_train(config, config_lib.validate(config))
+    config_lib.validate(config)
+    trainer = ppo.make_train(config, make_env(config))
     state = jax.jit(trainer.init)(jax.random.PRNGKey(0))
     train = jax.jit(trainer.train).lower(state, np.int32(1)).compile()
     state, _ = train(state, np.int32(1))

@@ -25,12 +25,13 @@ from jaxrl_expert import config as config_lib  # noqa: E402
 from jaxrl_expert import ppo  # noqa: E402
 from jaxrl_expert.atomic_files import write_json  # noqa: E402
 from jaxrl_expert.config import load_config_file  # noqa: E402
-from jaxrl_expert.train_rl import _Outputs  # noqa: E402
+from jaxrl_expert.train_rl import Outputs, make_env  # noqa: E402
 
 
 def main(repeats: int = 5) -> None:
     config = load_config_file(os.path.join(REPO, "configs", "seals_cartpole.py"))
-    env = config_lib.validate(config)
+    config_lib.validate(config)
+    env = make_env(config)
     trainer = ppo.make_train(config, env)
     train = jax.jit(trainer.train)
     state, _ = train(jax.jit(trainer.init)(jax.random.PRNGKey(0)), np.int32(5))
@@ -39,17 +40,17 @@ def main(repeats: int = 5) -> None:
     jax.block_until_ready(train(state, np.int32(1)))
     iteration_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as log_dir:
-        outputs = _Outputs(config, env, trainer)
+        outputs = Outputs(config, env, trainer.policy)
         start = time.perf_counter()
-        outputs.rollouts(log_dir, state, "warmup", 0, config.seed)  # compiles the sampler
+        outputs.save_rollouts(log_dir, state, "warmup", 0, config.seed)  # compiles the sampler
         first_rollout_s = time.perf_counter() - start
         policy_s, rollout_s = [], []
         for i in range(repeats):
             start = time.perf_counter()
-            outputs.policy(log_dir, state, f"{i:012d}", i)
+            outputs.save_policy(log_dir, state, f"{i:012d}", i)
             policy_s.append(time.perf_counter() - start)
             start = time.perf_counter()
-            outputs.rollouts(log_dir, state, f"{i:012d}", i, config.seed)
+            outputs.save_rollouts(log_dir, state, f"{i:012d}", i, config.seed)
             rollout_s.append(time.perf_counter() - start)
     result = {
         "machine": machine(),

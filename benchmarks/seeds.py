@@ -25,10 +25,12 @@ from jaxrl_expert import config as config_lib  # noqa: E402
 from jaxrl_expert import ppo  # noqa: E402
 from jaxrl_expert.atomic_files import write_json  # noqa: E402
 from jaxrl_expert.config import load_config_file  # noqa: E402
+from jaxrl_expert.train_rl import make_env  # noqa: E402
 
 
 def measure(name: str, config, n_seeds: int, iterations: int) -> dict:
-    trainer = ppo.make_train(config, config_lib.validate(config))
+    config_lib.validate(config)
+    trainer = ppo.make_train(config, make_env(config))
     batch = ppo.batch_size(config)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in range(n_seeds)])
 

@@ -29,7 +29,7 @@ from jaxrl_expert import config as config_lib  # noqa: E402
 from jaxrl_expert import ppo  # noqa: E402
 from jaxrl_expert.atomic_files import write_json  # noqa: E402
 from jaxrl_expert.config import load_config_file  # noqa: E402
-from jaxrl_expert.networks import make_act  # noqa: E402
+from jaxrl_expert.train_rl import make_env  # noqa: E402
 
 
 def large_batch_config(n_epochs=4, batch_size=16384):
@@ -43,7 +43,8 @@ def large_batch_config(n_epochs=4, batch_size=16384):
 
 
 def measure(name, config, iterations):
-    env = config_lib.validate(config)
+    config_lib.validate(config)
+    env = make_env(config)
     trainer = ppo.make_train(config, env)
     state = jax.jit(trainer.init)(jax.random.PRNGKey(0))
     start = time.perf_counter()
@@ -57,7 +58,7 @@ def measure(name, config, iterations):
     train_s = time.perf_counter() - start
     steps = iterations * ppo.batch_size(config)
 
-    act = make_act(trainer.network, trainer.normalize_obs, env.action_space)
+    act = trainer.policy.act
     step_envs = jax.vmap(env.step)
 
     def rollout(env_state, key, n_steps):

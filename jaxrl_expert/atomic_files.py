@@ -1,4 +1,4 @@
-"""Files appear whole or not at all: write to a temporary name, then rename."""
+"""Files appear whole or not at all (write to a temporary name, then rename); versioned JSON."""
 
 from __future__ import annotations
 
@@ -33,3 +33,25 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
 def write_json(path: str | os.PathLike, data: Any) -> None:
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def read_versioned_json(path: str | os.PathLike, version: int, what: str) -> dict[str, Any]:
+    """A JSON object file whose `format_version` must equal `version`.
+
+    Every failure is one ValueError naming `what` and the file.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"{what} {path!r} is missing")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{what} {path!r} is unreadable or not valid JSON: {e}") from None
+    found = data.get("format_version") if isinstance(data, dict) else None
+    if found != version:
+        raise ValueError(
+            f"{what} {path!r} has format_version {found!r}; this jaxrl_expert reads version "
+            f"{version}"
+        )
+    return data

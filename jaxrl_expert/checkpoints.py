@@ -8,25 +8,18 @@ so a crash never leaves a half-written policy under its final name.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import shutil
 from typing import Any
 
 import jax
-import jax.numpy as jnp
-import ml_collections
 import orbax.checkpoint as ocp
 
-from jaxrl_expert import envs
-from jaxrl_expert.atomic_files import write_json
-from jaxrl_expert.networks import ActorCritic, env_action, make_actor_critic
-from jaxrl_expert.normalize import RunningMeanStd
+from jaxrl_expert.atomic_files import read_versioned_json, write_json
+from jaxrl_expert.policy import FORMAT_VERSION, Policy, PolicySpec
 
 METADATA_FILE = "metadata.json"
 ARRAYS_DIR = "arrays"
-FORMAT_VERSION = 1
 
 
 def package_version() -> str:
@@ -45,49 +38,15 @@ def single_process_checkpointer() -> ocp.StandardCheckpointer:
     return ocp.StandardCheckpointer(multiprocessing_options=options)
 
 
-def policy_metadata(config: ml_collections.ConfigDict, env: envs.Env) -> dict[str, Any]:
-    """Everything needed to rebuild and run the policy, with no other input."""
-    ppo, norm = config.ppo, config.normalize_kwargs
-    return {
-        "format_version": FORMAT_VERSION,
-        "package_version": package_version(),
-        "env_id": config.env_id,
-        "env_kwargs": config.env_kwargs.to_dict(),
-        "observation_space": env.observation_space.to_json(),
-        "action_space": env.action_space.to_json(),
-        "network": {
-            "pi_sizes": list(ppo.net_arch.pi),
-            "vf_sizes": list(ppo.net_arch.vf),
-            "activation": ppo.activation,
-            "ortho_init": ppo.ortho_init,
-            "log_std_init": ppo.log_std_init,
-        },
-        "obs_normalization": {
-            "enabled": norm.norm_obs,
-            "epsilon": norm.epsilon,
-            "clip_obs": norm.clip_obs,
-        },
-    }
-
-
-def _network(metadata: dict[str, Any]) -> ActorCritic:
-    spec = metadata["network"]
-    return make_actor_critic(
-        envs.space_from_json(metadata["action_space"]),
-        spec["pi_sizes"],
-        spec["vf_sizes"],
-        spec["activation"],
-        spec["ortho_init"],
-        spec["log_std_init"],
-    )
-
-
-def save_policy(
-    path: str, params: Any, obs_rms: RunningMeanStd, metadata: dict[str, Any], timesteps: int
-) -> None:
+def save_policy(path: str, policy: Policy, timesteps: int) -> None:
     """Writes a policy directory atomically (replacing an existing one)."""
-    arrays = {"params": params, "obs_rms": obs_rms}
-    save_arrays_and_json(path, arrays, METADATA_FILE, {**metadata, "timesteps": int(timesteps)})
+    arrays = {"params": policy.params, "obs_rms": policy.obs_rms}
+    metadata = {
+        **policy.spec.to_json(),
+        "package_version": package_version(),
+        "timesteps": int(timesteps),
+    }
+    save_arrays_and_json(path, arrays, METADATA_FILE, metadata)
 
 
 def save_arrays_and_json(path: str, arrays: Any, json_name: str, json_data: Any) -> None:
@@ -115,66 +74,47 @@ def restore_arrays(path: str, target: Any) -> Any:
         return checkpointer.restore(os.path.abspath(os.path.join(path, ARRAYS_DIR)), target)
 
 
-@dataclasses.dataclass(frozen=True)
-class Policy:
-    """A restored policy. `act` is pure and jittable; it applies the saved normalization."""
-
-    network: ActorCritic
-    params: Any
-    obs_rms: RunningMeanStd
-    metadata: dict[str, Any]
-
-    @property
-    def observation_space(self) -> envs.Space:
-        return envs.space_from_json(self.metadata["observation_space"])
-
-    @property
-    def action_space(self) -> envs.Space:
-        return envs.space_from_json(self.metadata["action_space"])
-
-    def normalize_obs(self, obs: jax.Array) -> jax.Array:
-        spec = self.metadata["obs_normalization"]
-        if not spec["enabled"]:
-            return obs
-        return self.obs_rms.normalize(obs, spec["epsilon"], spec["clip_obs"])
-
-    def act(self, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
-        """Env actions for raw observations (a batch or a single one)."""
-        dist, _ = self.network.apply(self.params, self.normalize_obs(jnp.asarray(obs)))
-        action = dist.mode() if deterministic else dist.sample(key)
-        return env_action(action, self.action_space)
-
-
 def read_metadata(path: str) -> dict[str, Any]:
-    file = os.path.join(path, METADATA_FILE)
-    if not os.path.isfile(file):
-        raise ValueError(f"{path!r} is not a policy directory: {METADATA_FILE} is missing")
-    try:
-        with open(file) as f:
-            metadata = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"policy metadata {file!r} is not valid JSON: {e}") from None
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"policy metadata {file!r} has format_version {metadata.get('format_version')!r}; "
-            f"this jaxrl_expert reads version {FORMAT_VERSION}"
-        )
-    return metadata
+    """The metadata.json of a policy directory, checked for its format version."""
+    if not os.path.exists(path):
+        raise ValueError(f"policy directory {path!r} is missing: no such directory")
+    return read_versioned_json(os.path.join(path, METADATA_FILE), FORMAT_VERSION, "policy metadata")
 
 
 def load_policy(path: str) -> Policy:
     """Rebuilds a saved policy from its directory alone."""
     path = os.path.abspath(path)
     metadata = read_metadata(path)
-    network = _network(metadata)
-    obs_shape = tuple(metadata["observation_space"]["shape"])
-    params = jax.eval_shape(network.init, jax.random.PRNGKey(0), jnp.zeros(obs_shape))
-    target = {"params": params, "obs_rms": jax.eval_shape(lambda: RunningMeanStd.create(obs_shape))}
+    try:
+        spec = PolicySpec.from_json(metadata)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"policy metadata under {path!r} is incomplete: {e!r}") from None
+    target = jax.eval_shape(
+        lambda: {"params": spec.init_params(jax.random.PRNGKey(0)), "obs_rms": spec.init_obs_rms()}
+    )
     try:
         arrays = restore_arrays(path, target)
     except (ValueError, FileNotFoundError, KeyError) as e:
         raise ValueError(f"policy arrays under {path!r} do not match its metadata: {e}") from None
-    return Policy(network, arrays["params"], arrays["obs_rms"], metadata)
+    return Policy(spec, arrays["params"], arrays["obs_rms"])
+
+
+def check_warm_start(agent_path: str, spec: PolicySpec) -> None:
+    """The policy at agent_path must fit this config's env and network."""
+    try:
+        saved = PolicySpec.from_json(read_metadata(agent_path))
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"config.agent_path={agent_path!r}: incomplete metadata ({e!r})") from None
+    except ValueError as e:
+        raise ValueError(f"config.agent_path={agent_path!r}: {e}") from None
+    differing = saved.differences(spec)
+    if differing:
+        theirs = {name: getattr(saved, name) for name in differing}
+        ours = {name: getattr(spec, name) for name in differing}
+        raise ValueError(
+            f"config.agent_path={agent_path!r} holds a policy whose {', '.join(differing)} "
+            f"is {theirs} but this config needs {ours} (env {spec.env_id})"
+        )
 
 
 class TrainCheckpoints:

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import ml_collections
-from absl import logging
 from ml_collections import config_dict
 
 from jaxrl_expert import envs
-from jaxrl_expert.networks import ACTIVATIONS
+from jaxrl_expert.networks import ACTIVATIONS, DISTRIBUTIONS
+from jaxrl_expert.rewards import REWARD_TYPES
 
 LR_SCHEDULES = ("constant", "linear")
 
@@ -97,6 +97,8 @@ def base_config() -> ml_collections.ConfigDict:
     ppo.activation = "tanh"  # one of networks.ACTIVATIONS
     ppo.ortho_init = True  # orthogonal init with SB3's gains
     ppo.log_std_init = 0.0  # initial log std of Gaussian policies
+    ppo.distribution = "gaussian"  # Box actions: 'gaussian' (SB3) or 'tanh_normal' (Brax)
+    ppo.unroll_length = config_dict.placeholder(int)  # Brax: GAE per minibatch; None: SB3
     ppo.reward_scale = 1.0  # Brax reward_scaling: training reward multiplier
     return config
 
@@ -182,7 +184,10 @@ def brax_config(
     are Brax's defaults: policy (32,) * 4, value (256,) * 5, swish, lambda
     0.95, clip 0.3, observation normalization on, no gradient clipping (with
     large reward scales the value loss would otherwise shrink the policy's
-    gradients).
+    gradients). Brax's algorithm where it changes learning: a tanh-squashed
+    Normal policy with a state-dependent scale (`ppo.distribution`), and
+    advantages recomputed for every minibatch of whole unrolls with the
+    current critic (`ppo.unroll_length`).
     """
     unrolls = batch_size * num_minibatches
     if unrolls % num_envs:
@@ -215,6 +220,8 @@ def brax_config(
     ppo.net_arch.vf = (256, 256, 256, 256, 256)
     ppo.activation = "silu"
     ppo.reward_scale = reward_scaling
+    ppo.distribution = "tanh_normal"
+    ppo.unroll_length = unroll_length
     return config
 
 
@@ -301,25 +308,11 @@ class _Checker:
             self.fail(path, f"one of {list(allowed)}")
 
 
-def validate(config: ml_collections.ConfigDict) -> envs.Env:
-    """Checks every field of a resolved config; returns the env it describes.
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks every field of a resolved config on its own (no env, file or network is built).
 
     Raises ValueError naming the field, the value and what is allowed.
     """
-    check_fields(config)
-    try:
-        env = envs.make(config.env_id, **config.env_kwargs.to_dict())
-    except ValueError as e:
-        raise ValueError(f"config.env_kwargs for {config.env_id}: {e}") from None
-    if config.agent_path is not None:
-        check_warm_start(config, env)
-    if config.reward_type is not None:
-        env = swap_in_learned_reward(config, env)
-    return env
-
-
-def check_fields(config: ml_collections.ConfigDict) -> None:
-    """Every check that needs no environment, reward net or policy on disk."""
     unknown = _schema_keys(config) - _schema_keys(base_config())
     if unknown:
         raise ValueError(
@@ -346,8 +339,6 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
     if config.num_devices is not None:
         check.integer("num_devices", 1)
     if config.reward_type is not None:
-        from jaxrl_expert.rewards import REWARD_TYPES
-
         check.choice("reward_type", REWARD_TYPES)
     if config.load_reward_kwargs.update_stats is not None:
         check.boolean("load_reward_kwargs.update_stats")
@@ -397,35 +388,17 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
     check.choice("ppo.activation", tuple(ACTIVATIONS))
     check.boolean("ppo.ortho_init")
     check.number("ppo.log_std_init")
-    check.number("ppo.reward_scale", 0, None, low_open=True)
-
-
-def reward_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
-    return {k: v for k, v in config.load_reward_kwargs.to_dict().items() if v is not None}
-
-
-def swap_in_learned_reward(config: ml_collections.ConfigDict, env: envs.Env) -> envs.Env:
-    """The env with its reward replaced by the learned one (spaces checked)."""
-    from jaxrl_expert.envs.wrappers import RewardSwap
-    from jaxrl_expert.rewards import load_reward
-
-    try:
-        reward = load_reward(config.reward_type, config.reward_path, **reward_kwargs(config))
-    except ValueError as e:
-        raise ValueError(f"config.reward_type={config.reward_type!r}: {e}") from None
-    for name in ("observation_space", "action_space"):
-        saved = getattr(reward, name)
-        if saved is not None and saved != getattr(env, name):
-            raise ValueError(
-                f"config.reward_path={config.reward_path!r}: the reward net's {name} {saved} "
-                f"does not match {config.env_id}'s {getattr(env, name)}"
+    check.choice("ppo.distribution", DISTRIBUTIONS)
+    if config.ppo.unroll_length is not None:
+        check.integer("ppo.unroll_length", 1)
+        unroll = config.ppo.unroll_length
+        if config.ppo.n_steps % unroll or config.ppo.batch_size % unroll:
+            check.fail(
+                "ppo.unroll_length",
+                f"None or a divisor of both ppo.n_steps={config.ppo.n_steps} and "
+                f"ppo.batch_size={config.ppo.batch_size} (minibatches are whole unrolls)",
             )
-    if config.normalize_reward and config.reward_type == "RewardNet_normalized":
-        logging.warning(
-            "normalize_reward=True with reward_type=RewardNet_normalized normalizes the reward "
-            "twice; set normalize_reward=False unless that is intended"
-        )
-    return RewardSwap(env, reward)
+    check.number("ppo.reward_scale", 0, None, low_open=True)
 
 
 def rollout_request(config: ml_collections.ConfigDict) -> tuple[int | None, int | None]:
@@ -433,20 +406,3 @@ def rollout_request(config: ml_collections.ConfigDict) -> tuple[int | None, int 
     if config.rollout_save_n_timesteps is None and config.rollout_save_n_episodes is None:
         return 2000, None
     return config.rollout_save_n_timesteps, config.rollout_save_n_episodes
-
-
-def check_warm_start(config: ml_collections.ConfigDict, env: envs.Env) -> None:
-    """The policy at agent_path must fit this env and this config's network."""
-    from jaxrl_expert.checkpoints import policy_metadata, read_metadata
-
-    try:
-        saved = read_metadata(config.agent_path)
-    except ValueError as e:
-        raise ValueError(f"config.agent_path={config.agent_path!r}: {e}") from None
-    wanted = policy_metadata(config, env)
-    for key in ("observation_space", "action_space", "network", "obs_normalization"):
-        if saved[key] != wanted[key]:
-            raise ValueError(
-                f"config.agent_path={config.agent_path!r} holds a policy whose {key} is "
-                f"{saved[key]} but this config needs {wanted[key]} (env {config.env_id})"
-            )

@@ -9,6 +9,7 @@ process's devices and each process steps its share of the envs.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import jax
@@ -77,5 +78,22 @@ def train_state_sharding(state: Any, mesh: Mesh, seeds_axis: bool) -> Any:
     )
 
 
-def replicated(mesh: Mesh) -> NamedSharding:
-    return NamedSharding(mesh, P())
+def default_compilation_cache_dir() -> str:
+    """JAX_COMPILATION_CACHE_DIR if set, else a per-user directory."""
+    return os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "jaxrl_expert", "xla"
+    )
+
+
+def use_compilation_cache(directory: str) -> None:
+    """Persistent XLA compilation cache in `directory` (before the first compile).
+
+    A second run of the same config then loads its programs instead of
+    compiling them. JAX writes entries atomically and only from process 0, so
+    concurrent and multi-host runs can share a directory; an unreadable entry
+    is recompiled with a warning.
+    """
+    if os.environ.get("JAX_ENABLE_COMPILATION_CACHE", "").lower() in ("0", "false"):
+        return  # the user turned it off the JAX way
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

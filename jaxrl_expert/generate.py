@@ -57,11 +57,12 @@ from absl import app, flags, logging
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxrl_expert import envs, rollouts
-from jaxrl_expert.atomic_files import write_json
-from jaxrl_expert.checkpoints import METADATA_FILE, Policy, load_policy, read_metadata
+from jaxrl_expert import rollouts
+from jaxrl_expert.atomic_files import read_versioned_json, write_json
+from jaxrl_expert.checkpoints import METADATA_FILE, load_policy, read_metadata
 from jaxrl_expert.devices import ENV_AXIS
 from jaxrl_expert.logging import configure_console
+from jaxrl_expert.policy import Policy, PolicySpec
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
@@ -172,18 +173,7 @@ def _read_manifest(out_dir: str) -> dict[str, Any] | None:
     path = os.path.join(out_dir, MANIFEST_FILE)
     if not os.path.exists(path):
         return None
-    try:
-        with open(path) as f:
-            manifest = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"manifest {path!r} is unreadable: {e}") from None
-    if not isinstance(manifest, dict) or manifest.get("format_version") != MANIFEST_VERSION:
-        version = manifest.get("format_version") if isinstance(manifest, dict) else None
-        raise ValueError(
-            f"manifest {path!r} has format_version {version!r}; "
-            f"this jaxrl_expert reads version {MANIFEST_VERSION}"
-        )
-    return manifest
+    return read_versioned_json(path, MANIFEST_VERSION, "manifest")
 
 
 def _resumed_manifest(
@@ -238,44 +228,34 @@ def _remove_temporaries(out_dir: str) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class _ProgramSpec:
+class _ProgramKey:
     """Everything the compiled program depends on besides the policy's arrays."""
 
-    env_id: str
-    env_kwargs: str  # JSON
-    network: str  # JSON
-    obs_normalization: str  # JSON
-    action_space: str  # JSON
+    policy: PolicySpec
     n_envs: int
-    n_timesteps: int | None
+    n_timesteps: int | None  # one part's: min(shard_size, request)
     n_episodes: int | None
     deterministic: bool
 
-
-def _program_spec(policy: Policy, request: dict[str, Any]) -> _ProgramSpec:
-    """The static shape: one part of min(shard_size, request)."""
-    meta = policy.metadata
-    dump = lambda x: json.dumps(x, sort_keys=True)
-    size = lambda n: None if n is None else min(request["shard_size"], n)
-    return _ProgramSpec(
-        env_id=meta["env_id"],
-        env_kwargs=dump(meta["env_kwargs"]),
-        network=dump(meta["network"]),
-        obs_normalization=dump(meta["obs_normalization"]),
-        action_space=dump(meta["action_space"]),
-        n_envs=request["n_envs"],
-        n_timesteps=size(request["n_timesteps"]),
-        n_episodes=size(request["n_episodes"]),
-        deterministic=request["deterministic"],
-    )
+    @classmethod
+    def of(cls, policy: PolicySpec, request: dict[str, Any]) -> _ProgramKey:
+        size = lambda n: None if n is None else min(request["shard_size"], n)
+        return cls(
+            policy,
+            request["n_envs"],
+            size(request["n_timesteps"]),
+            size(request["n_episodes"]),
+            request["deterministic"],
+        )
 
 
 class _Program:
     """`sample(policy, key, target) -> records`: jitted, env axis sharded over local devices."""
 
-    def __init__(self, spec: _ProgramSpec, policy: Policy) -> None:
-        env = envs.make(spec.env_id, **json.loads(spec.env_kwargs))
-        n_parallel, _ = rollouts.sample_shape(env, spec.n_envs, spec.n_timesteps, spec.n_episodes)
+    def __init__(self, key: _ProgramKey) -> None:
+        spec = key.policy
+        env = spec.make_env()
+        n_parallel, _ = rollouts.sample_shape(env, key.n_envs, key.n_timesteps, key.n_episodes)
         devices = jax.local_devices()
         self.n_devices = len(devices) if n_parallel % len(devices) == 0 else 1
         self.n_parallel = n_parallel
@@ -287,34 +267,30 @@ class _Program:
         else:
             constrain = lambda x: x
             out_shardings = None
-        template = policy
 
-        def sample(params, obs_rms, key, target):
-            restored = dataclasses.replace(template, params=params, obs_rms=obs_rms)
-            act = lambda obs, k: constrain(restored.act(constrain(obs), k, spec.deterministic))
-            sampler = rollouts.make_sampler(
-                env, act, spec.n_envs, spec.n_timesteps, spec.n_episodes
-            )
-            return sampler(key, target)
+        def sample(policy: Policy, rng: jax.Array, target: jax.Array):
+            act = lambda obs, k: constrain(policy.act(constrain(obs), k, key.deterministic))
+            sampler = rollouts.make_sampler(env, act, key.n_envs, key.n_timesteps, key.n_episodes)
+            return sampler(rng, target)
 
         self._sample = jax.jit(sample, out_shardings=out_shardings)
 
     def __call__(self, policy: Policy, key: jax.Array, target: int) -> Any:
-        return self._sample(policy.params, policy.obs_rms, key, np.int32(target))
+        return self._sample(policy, key, np.int32(target))
 
 
-_PROGRAMS: dict[_ProgramSpec, _Program] = {}
+_PROGRAMS: dict[_ProgramKey, _Program] = {}
 _MAX_PROGRAMS = 8
 
 
 def _program(policy: Policy, request: dict[str, Any]) -> _Program:
     """The compiled program for this policy's spec, shared by every call in this process."""
-    spec = _program_spec(policy, request)
-    if spec not in _PROGRAMS:
+    key = _ProgramKey.of(policy.spec, request)
+    if key not in _PROGRAMS:
         if len(_PROGRAMS) >= _MAX_PROGRAMS:
             del _PROGRAMS[next(iter(_PROGRAMS))]
-        _PROGRAMS[spec] = _Program(spec, policy)
-    return _PROGRAMS[spec]
+        _PROGRAMS[key] = _Program(key)
+    return _PROGRAMS[key]
 
 
 def _part_arrays(records: Any) -> dict[str, np.ndarray]:
@@ -436,35 +412,36 @@ def _generate_one(out_dir: str, manifest: dict[str, Any], stream: int | None) ->
 # ---------------------------------------------------------------------------
 # CLI
 
-_POLICY = flags.DEFINE_string(
-    "policy", None, "policy directory, training run, or multi-seed run (seed_*/)"
-)
-_OUT = flags.DEFINE_string("out", None, "output directory (parts + manifest.json)")
-_N_TIMESTEPS = flags.DEFINE_integer("n_timesteps", None, "at least this many transitions")
-_N_EPISODES = flags.DEFINE_integer("n_episodes", None, "exactly this many episodes")
-_SHARD_SIZE = flags.DEFINE_integer(
-    "shard_size", None, "transitions (n_timesteps) or episodes (n_episodes) per part file"
-)
-_N_ENVS = flags.DEFINE_integer("n_envs", DEFAULT_N_ENVS, "parallel envs (with n_timesteps)")
-_SEED = flags.DEFINE_integer("seed", 0, "part k uses fold_in(PRNGKey(seed), k)")
-_DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "act with the policy's mode")
+
+def _define_flags(module_name: str) -> None:
+    """The command's flags, with generate's defaults (defined by `cli.run` only)."""
+    main = {"module_name": module_name}
+    flags.DEFINE_string(
+        "policy", None, "policy directory, training run, or multi-seed run (seed_*/)", **main
+    )
+    flags.DEFINE_string("out", None, "output directory (parts + manifest.json)", **main)
+    flags.DEFINE_integer("n_timesteps", None, "at least this many transitions", **main)
+    flags.DEFINE_integer("n_episodes", None, "exactly this many episodes", **main)
+    flags.DEFINE_integer(
+        "shard_size", None,
+        f"transitions (n_timesteps) or episodes (n_episodes) per part file (default: "
+        f"{DEFAULT_SHARD_SIZE['n_timesteps']:,} or {DEFAULT_SHARD_SIZE['n_episodes']:,})",
+        **main,
+    )  # fmt: skip
+    flags.DEFINE_integer("n_envs", DEFAULT_N_ENVS, "parallel envs (with n_timesteps)", **main)
+    flags.DEFINE_integer("seed", 0, "part k uses fold_in(PRNGKey(seed), k)", **main)
+    flags.DEFINE_bool("deterministic", False, "act with the policy's mode", **main)
+    flags.mark_flags_as_required(["policy", "out"])
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        result = generate(
-            _POLICY.value,
-            _OUT.value,
-            n_timesteps=_N_TIMESTEPS.value,
-            n_episodes=_N_EPISODES.value,
-            shard_size=_SHARD_SIZE.value,
-            n_envs=_N_ENVS.value,
-            seed=_SEED.value,
-            deterministic=_DETERMINISTIC.value,
-        )
-    except ValueError as e:
+    FLAGS = flags.FLAGS
+    names = ("n_timesteps", "n_episodes", "shard_size", "n_envs", "seed", "deterministic")
+    try:  # the flags are generate's keyword arguments, by name
+        result = generate(FLAGS.policy, FLAGS.out, **{name: FLAGS[name].value for name in names})
+    except ValueError as e:  # a bad flag value or --policy: one line, not a traceback
         raise app.UsageError(str(e)) from None
     if "request" in result:
         summary = result["totals"]
@@ -473,7 +450,13 @@ def main(argv: list[str]) -> None:
     print(json.dumps(summary, indent=2))
 
 
-if __name__ == "__main__":
-    flags.mark_flags_as_required(["policy", "out", "shard_size"])
+def main_console() -> None:
+    """Console entry point (`jaxrl-generate`; `python -m jaxrl_expert.generate`)."""
+    from jaxrl_expert import cli
+
     configure_console()
-    app.run(main)
+    cli.run(main, _define_flags, __doc__)
+
+
+if __name__ == "__main__":
+    main_console()

@@ -10,40 +10,62 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxrl_expert.envs import Box, Discrete, Space
-
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "elu": nn.elu, "gelu": nn.gelu, "silu": nn.silu}
+# "gaussian": SB3's diagonal Gaussian, one learned log_std per action dimension.
+# "tanh_normal": Brax's tanh-squashed Normal whose scale is a network output.
+DISTRIBUTIONS = ("gaussian", "tanh_normal")
+_LOG_2PI = math.log(2 * math.pi)
 
 
 @struct.dataclass
 class ActionDistribution:
-    """Categorical (logits) or diagonal Gaussian (mean, log_std) over actions."""
+    """Categorical (logits), diagonal Gaussian, or tanh-squashed Normal over actions.
 
-    discrete: bool = struct.field(pytree_node=False)
-    loc: jax.Array  # logits, or the Gaussian mean
-    log_std: jax.Array  # unused for discrete actions
+    For "tanh_normal" the distribution's actions are the raw, pre-tanh samples
+    (what PPO stores and scores); `squash` maps them into [-1, 1].
+    """
+
+    kind: str = struct.field(pytree_node=False)  # "categorical" or one of DISTRIBUTIONS
+    loc: jax.Array  # logits, or the Normal's mean
+    log_std: jax.Array  # unused for categorical actions
 
     def sample(self, key: jax.Array) -> jax.Array:
-        if self.discrete:
+        if self.kind == "categorical":
             return jax.random.categorical(key, self.loc)
         return self.loc + jnp.exp(self.log_std) * jax.random.normal(key, self.loc.shape)
 
     def mode(self) -> jax.Array:
-        return jnp.argmax(self.loc, axis=-1) if self.discrete else self.loc
+        return jnp.argmax(self.loc, axis=-1) if self.kind == "categorical" else self.loc
 
     def log_prob(self, action: jax.Array) -> jax.Array:
-        if self.discrete:
+        if self.kind == "categorical":
             logp = jax.nn.log_softmax(self.loc)
             return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), -1)[..., 0]
         z = (action - self.loc) * jnp.exp(-self.log_std)
-        return jnp.sum(-0.5 * z**2 - self.log_std - 0.5 * math.log(2 * math.pi), axis=-1)
+        logp = jnp.sum(-0.5 * z**2 - self.log_std - 0.5 * _LOG_2PI, axis=-1)
+        if self.kind == "tanh_normal":  # change of variables through tanh
+            logp = logp - jnp.sum(tanh_log_det_jacobian(action), axis=-1)
+        return logp
 
-    def entropy(self) -> jax.Array:
-        if self.discrete:
+    def entropy(self, key: jax.Array | None = None) -> jax.Array:
+        """Exact, except tanh_normal's: Brax's one-sample estimate (needs `key`)."""
+        if self.kind == "categorical":
             logp = jax.nn.log_softmax(self.loc)
             return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
-        entropy = self.log_std + 0.5 * math.log(2 * math.pi * math.e)
-        return jnp.sum(jnp.broadcast_to(entropy, self.loc.shape), axis=-1)
+        entropy = self.log_std + 0.5 * (_LOG_2PI + 1.0)
+        entropy = jnp.sum(jnp.broadcast_to(entropy, self.loc.shape), axis=-1)
+        if self.kind == "tanh_normal":
+            entropy = entropy + jnp.sum(tanh_log_det_jacobian(self.sample(key)), axis=-1)
+        return entropy
+
+    def squash(self, action: jax.Array) -> jax.Array:
+        """The action in the policy's output range ([-1, 1] for tanh_normal)."""
+        return jnp.tanh(action) if self.kind == "tanh_normal" else action
+
+
+def tanh_log_det_jacobian(x: jax.Array) -> jax.Array:
+    """log |d tanh(x) / dx|, in the overflow-free form 2 (log 2 - x - softplus(-2x))."""
+    return 2.0 * (math.log(2.0) - x - jax.nn.softplus(-2.0 * x))
 
 
 def _dense(features: int, gain: float, ortho_init: bool) -> nn.Dense:
@@ -56,7 +78,7 @@ class ActorCritic(nn.Module):
     """Separate policy and value MLPs, as SB3's `net_arch=dict(pi=..., vf=...)`."""
 
     action_dim: int  # number of discrete actions, or the flat size of a Box action
-    discrete: bool
+    distribution: str  # "categorical" or one of DISTRIBUTIONS
     pi_sizes: Sequence[int] = (64, 64)
     vf_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
@@ -70,60 +92,21 @@ class ActorCritic(nn.Module):
         pi = obs
         for size in self.pi_sizes:
             pi = act(_dense(size, hidden_gain, self.ortho_init)(pi))
-        loc = _dense(self.action_dim, 0.01, self.ortho_init)(pi)
+        if self.distribution == "tanh_normal":
+            # Brax: the head outputs (loc, scale); scale = softplus + 0.001 (0.69 at init).
+            out = _dense(2 * self.action_dim, 0.01, self.ortho_init)(pi)
+            loc, raw_scale = jnp.split(out, 2, axis=-1)
+            log_std = jnp.log(jax.nn.softplus(raw_scale) + 0.001)
+        else:
+            loc = _dense(self.action_dim, 0.01, self.ortho_init)(pi)
         vf = obs
         for size in self.vf_sizes:
             vf = act(_dense(size, hidden_gain, self.ortho_init)(vf))
         value = _dense(1, 1.0, self.ortho_init)(vf)[..., 0]
-        if self.discrete:
+        if self.distribution == "categorical":
             log_std = jnp.zeros((), jnp.float32)
-        else:
+        elif self.distribution == "gaussian":
             log_std = self.param(
                 "log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,)
             )
-        return ActionDistribution(self.discrete, loc, log_std), value
-
-
-def make_actor_critic(
-    action_space: Space,
-    pi_sizes: Sequence[int],
-    vf_sizes: Sequence[int],
-    activation: str,
-    ortho_init: bool,
-    log_std_init: float,
-) -> ActorCritic:
-    """The network for an action space (Gaussian actions are flat vectors)."""
-    if isinstance(action_space, Discrete):
-        action_dim, discrete = action_space.n, True
-    elif isinstance(action_space, Box):
-        action_dim, discrete = math.prod(action_space.shape), False
-    else:
-        raise TypeError(f"unsupported action space {action_space!r}")
-    return ActorCritic(
-        action_dim=action_dim,
-        discrete=discrete,
-        pi_sizes=tuple(pi_sizes),
-        vf_sizes=tuple(vf_sizes),
-        activation=activation,
-        ortho_init=ortho_init,
-        log_std_init=log_std_init,
-    )
-
-
-def env_action(action: jax.Array, action_space: Space) -> jax.Array:
-    """What the env receives: Gaussian samples reshaped and clipped to the Box bounds."""
-    if isinstance(action_space, Box):
-        action = action.reshape((*action.shape[:-1], *action_space.shape))
-        return jnp.clip(action, action_space.low_array, action_space.high_array)
-    return action
-
-
-def make_act(network: ActorCritic, normalize_obs, action_space: Space):
-    """`act(params, obs_rms, obs, key, deterministic)`: env actions from raw observations."""
-
-    def act(params, obs_rms, obs: jax.Array, key: jax.Array, deterministic: bool = False):
-        dist, _ = network.apply(params, normalize_obs(obs_rms, obs))
-        action = dist.mode() if deterministic else dist.sample(key)
-        return env_action(action, action_space)
-
-    return act
+        return ActionDistribution(self.distribution, loc, log_std), value

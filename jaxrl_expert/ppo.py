@@ -18,8 +18,8 @@ import optax
 from flax import struct
 
 from jaxrl_expert.envs import Env, EnvState
-from jaxrl_expert.networks import ActorCritic, env_action, make_actor_critic
 from jaxrl_expert.normalize import RewardNormState, RunningMeanStd, normalize_reward
+from jaxrl_expert.policy import PolicySpec
 
 
 @struct.dataclass
@@ -78,30 +78,24 @@ def init_seeds(init: Callable[[jax.Array], TrainState], keys: jax.Array) -> Trai
 class Trainer(NamedTuple):
     init: Callable[[jax.Array], TrainState]
     train: Callable[[TrainState, jax.Array], tuple[TrainState, dict[str, jax.Array]]]
-    network: ActorCritic
-    normalize_obs: Callable[[RunningMeanStd, jax.Array], jax.Array]
+    policy: PolicySpec
 
+    def for_seeds(self, n_seeds: int) -> Trainer:
+        """init/train over a leading seed axis (of size 1 too: callers never branch).
 
-def make_network(config: ml_collections.ConfigDict, env: Env) -> ActorCritic:
-    ppo = config.ppo
-    return make_actor_critic(
-        env.action_space,
-        ppo.net_arch.pi,
-        ppo.net_arch.vf,
-        ppo.activation,
-        ppo.ortho_init,
-        ppo.log_std_init,
-    )
+        One seed runs the unbatched program (squeezed, then re-expanded: free
+        under jit), so its numbers equal a plain `train`'s bit for bit.
+        """
+        if n_seeds > 1:
+            train = jax.vmap(self.train, in_axes=(0, None))
+            return Trainer(lambda keys: init_seeds(self.init, keys), train, self.policy)
+        add = lambda tree: jax.tree.map(lambda x: x[None], tree)
+        drop = lambda tree: jax.tree.map(lambda x: x[0], tree)
 
+        def train_one(state: TrainState, n_iterations: jax.Array):
+            return add(self.train(drop(state), n_iterations))
 
-def make_obs_normalizer(
-    config: ml_collections.ConfigDict,
-) -> Callable[[RunningMeanStd, jax.Array], jax.Array]:
-    """What the policy applies to raw observations (identity unless norm_obs)."""
-    kwargs = config.normalize_kwargs
-    if not kwargs.norm_obs:
-        return lambda rms, obs: obs
-    return lambda rms, obs: rms.normalize(obs, kwargs.epsilon, kwargs.clip_obs)
+        return Trainer(lambda keys: add(self.init(keys[0])), train_one, self.policy)
 
 
 def batch_size(config: ml_collections.ConfigDict) -> int:
@@ -156,25 +150,98 @@ def gae(
     return advantages, advantages + values
 
 
+def segment_gae(
+    rewards: jax.Array,
+    values: jax.Array,
+    dones: jax.Array,
+    bootstrap_value: jax.Array,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[jax.Array, jax.Array]:
+    """GAE over a batch of unrolls shaped (unrolls, length); bootstrapped after each one."""
+    advantages, returns = gae(rewards.T, values.T, dones.T, bootstrap_value, gamma, gae_lambda)
+    return advantages.T, returns.T
+
+
+def ppo_loss(
+    log_prob: jax.Array,
+    old_log_prob: jax.Array,
+    advantages: jax.Array,
+    values: jax.Array,
+    old_values: jax.Array,
+    returns: jax.Array,
+    entropy: jax.Array,
+    *,
+    clip_range: float,
+    clip_range_vf: float | None,
+    ent_coef: float,
+    vf_coef: float,
+    normalize_advantage: bool,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """SB3's PPO loss on one minibatch: clipped surrogate + value error - entropy bonus.
+
+    Inputs are flat per-sample arrays: the current policy's log-probabilities,
+    values and entropies, and what the rollout recorded. Returns (loss, stats).
+    """
+    log_ratio = log_prob - old_log_prob
+    ratio = jnp.exp(log_ratio)
+    if normalize_advantage:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    clipped_ratio = jnp.clip(ratio, 1.0 - clip_range, 1.0 + clip_range)
+    policy_loss = -jnp.mean(jnp.minimum(advantages * ratio, advantages * clipped_ratio))
+    if clip_range_vf is not None:
+        values = old_values + jnp.clip(values - old_values, -clip_range_vf, clip_range_vf)
+    value_loss = jnp.mean(jnp.square(returns - values))
+    entropy = jnp.mean(entropy)
+    loss = policy_loss - ent_coef * entropy + vf_coef * value_loss
+    stats = {
+        "policy_loss": policy_loss,
+        "value_loss": value_loss,
+        "entropy": entropy,
+        "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
+        "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > clip_range),
+    }
+    return loss, stats
+
+
+class Unroll(NamedTuple):
+    """`unroll_length` consecutive steps of one env: what the per-minibatch GAE reads."""
+
+    obs: jax.Array  # (length, ...) raw observations
+    action: jax.Array
+    log_prob: jax.Array
+    value: jax.Array  # rollout-time values (for clip_range_vf)
+    reward: jax.Array  # training reward, truncations already bootstrapped
+    done: jax.Array
+    bootstrap_obs: jax.Array  # the observation after the unroll's last step
+
+
 def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
     """Builds the pure PPO functions for a validated config."""
     ppo = config.ppo
     norm = config.normalize_kwargs
-    network = make_network(config, env)
+    policy = PolicySpec.from_config(config, env)
     optimizer = make_optimizer(config)
-    normalize_obs = make_obs_normalizer(config)
     n_minibatches = batch_size(config) // ppo.batch_size
+    unroll_length = ppo.unroll_length  # None: SB3 (GAE once per iteration over n_steps)
+    sampled_entropy = policy.network.distribution == "tanh_normal"
     step_envs = jax.vmap(env.step)
+    loss_options = {
+        "clip_range": ppo.clip_range,
+        "clip_range_vf": ppo.clip_range_vf,
+        "ent_coef": ppo.ent_coef,
+        "vf_coef": ppo.vf_coef,
+        "normalize_advantage": ppo.normalize_advantage,
+    }
 
     def init(key: jax.Array) -> TrainState:
         key, net_key, env_key = jax.random.split(key, 3)
-        obs_shape = env.observation_space.shape
-        params = network.init(net_key, jnp.zeros(obs_shape, jnp.float32))
+        params = policy.init_params(net_key)
         env_state = jax.vmap(env.reset)(jax.random.split(env_key, ppo.n_envs))
         return TrainState(
             params=params,
             opt_state=optimizer.init(params),
-            obs_rms=RunningMeanStd.create(obs_shape),
+            obs_rms=policy.init_obs_rms(),
             reward_norm=RewardNormState.create(ppo.n_envs),
             env_state=env_state,
             key=key,
@@ -185,9 +252,9 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         state, key = carry
         key, action_key = jax.random.split(key)
         obs = state.env_state.obs
-        dist, value = network.apply(state.params, normalize_obs(state.obs_rms, obs))
+        dist, value = policy.apply(state.params, state.obs_rms, obs)
         action = dist.sample(action_key)
-        sent = env_action(action, env.action_space)
+        sent = policy.env_action(dist, action)
         next_env = step_envs(state.env_state, sent)
         if getattr(env, "updates_stats", False):  # a learned reward with live statistics
             next_env = env.update_batch_stats(obs, sent, next_env)
@@ -217,49 +284,92 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         state = state.replace(env_state=next_env, reward_norm=reward_norm)
         return (state, key), transition
 
-    def loss_fn(params, obs_rms, batch: Transition, advantages, returns):
-        dist, values = network.apply(params, normalize_obs(obs_rms, batch.obs))
-        log_prob = dist.log_prob(batch.action)
-        log_ratio = log_prob - batch.log_prob
-        ratio = jnp.exp(log_ratio)
-        if ppo.normalize_advantage:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        clipped_ratio = jnp.clip(ratio, 1.0 - ppo.clip_range, 1.0 + ppo.clip_range)
-        policy_loss = -jnp.mean(jnp.minimum(advantages * ratio, advantages * clipped_ratio))
-        if ppo.clip_range_vf is not None:
-            values = batch.value + jnp.clip(
-                values - batch.value, -ppo.clip_range_vf, ppo.clip_range_vf
-            )
-        value_loss = jnp.mean(jnp.square(returns - values))
-        entropy = jnp.mean(dist.entropy())
-        loss = policy_loss - ppo.ent_coef * entropy + ppo.vf_coef * value_loss
-        stats = {
-            "policy_loss": policy_loss,
-            "value_loss": value_loss,
-            "entropy": entropy,
-            "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
-            "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > ppo.clip_range),
-        }
-        return loss, stats
+    def entropy_of(dist, key):
+        return dist.entropy(key) if sampled_entropy else dist.entropy()
 
-    def minibatch_update(carry, minibatch):
-        params, opt_state, obs_rms = carry
+    def step_loss(params, obs_rms, minibatch, key):
+        """Loss on shuffled steps whose advantages were computed at rollout time."""
         batch, advantages, returns = minibatch
-        grads, stats = jax.grad(loss_fn, has_aux=True)(params, obs_rms, batch, advantages, returns)
+        dist, values = policy.apply(params, obs_rms, batch.obs)
+        return ppo_loss(
+            dist.log_prob(batch.action),
+            batch.log_prob,
+            advantages,
+            values,
+            batch.value,
+            returns,
+            entropy_of(dist, key),
+            **loss_options,
+        )
+
+    def unroll_loss(params, obs_rms, unrolls: Unroll, key):
+        """Brax's loss: advantages recomputed over each unroll with the current critic."""
+        dist, values = policy.apply(params, obs_rms, unrolls.obs)
+        _, bootstrap = policy.apply(params, obs_rms, unrolls.bootstrap_obs)
+        advantages, returns = jax.lax.stop_gradient(
+            segment_gae(unrolls.reward, values, unrolls.done, bootstrap, ppo.gamma, ppo.gae_lambda)
+        )
+        flat = lambda x: x.reshape(-1)
+        return ppo_loss(
+            flat(dist.log_prob(unrolls.action)),
+            flat(unrolls.log_prob),
+            flat(advantages),
+            flat(values),
+            flat(unrolls.value),
+            flat(returns),
+            flat(entropy_of(dist, key)),
+            **loss_options,
+        )
+
+    loss_fn = step_loss if unroll_length is None else unroll_loss
+
+    def minibatch_update(carry, minibatch_and_key):
+        params, opt_state, obs_rms = carry
+        minibatch, key = minibatch_and_key
+        grads, stats = jax.grad(loss_fn, has_aux=True)(params, obs_rms, minibatch, key)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         return (params, opt_state, obs_rms), stats
 
     def epoch(carry, key):
         params, opt_state, obs_rms, data = carry
-        permutation = jax.random.permutation(key, batch_size(config))
+        n_samples = jax.tree.leaves(data)[0].shape[0]  # steps, or unrolls
+        if sampled_entropy:
+            key, entropy_key = jax.random.split(key)
+            loss_keys = jax.random.split(entropy_key, n_minibatches)
+        else:
+            loss_keys = jnp.zeros((n_minibatches,), jnp.uint32)  # unused
+        permutation = jax.random.permutation(key, n_samples)
+        per_minibatch = n_samples // n_minibatches
         shuffled = jax.tree.map(
-            lambda x: x[permutation].reshape((n_minibatches, ppo.batch_size, *x.shape[1:])), data
+            lambda x: x[permutation].reshape((n_minibatches, per_minibatch, *x.shape[1:])), data
         )
         (params, opt_state, _), stats = jax.lax.scan(
-            minibatch_update, (params, opt_state, obs_rms), shuffled
+            minibatch_update, (params, opt_state, obs_rms), (shuffled, loss_keys)
         )
         return (params, opt_state, obs_rms, data), stats
+
+    def step_batch(state: TrainState, traj: Transition, rewards: jax.Array):
+        """Steps with GAE over all n_steps at rollout time (SB3), flattened for shuffling."""
+        last_value = policy.apply(state.params, state.obs_rms, state.env_state.obs)[1]
+        advantages, returns = gae(
+            rewards, traj.value, traj.done, last_value, ppo.gamma, ppo.gae_lambda
+        )
+        return jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), (traj, advantages, returns))
+
+    def unroll_batch(state: TrainState, traj: Transition, rewards: jax.Array) -> Unroll:
+        """The rollout cut into unrolls of unroll_length steps per env, unrolls first."""
+        next_obs = jnp.concatenate([traj.obs[1:], state.env_state.obs[None]])
+        steps = Unroll(
+            traj.obs, traj.action, traj.log_prob, traj.value, rewards, traj.done, next_obs
+        )
+
+        def cut(x):  # (n_steps, n_envs, ...) -> (n_envs * n_unrolls, unroll_length, ...)
+            x = x.reshape((-1, unroll_length, *x.shape[1:]))
+            return jnp.swapaxes(x, 1, 2).reshape((-1, unroll_length, *x.shape[3:]))
+
+        unrolls = jax.tree.map(cut, steps)
+        return unrolls._replace(bootstrap_obs=unrolls.bootstrap_obs[:, -1])
 
     def iteration(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         key, rollout_key, epoch_key = jax.random.split(state.key, 3)
@@ -268,18 +378,13 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
             rollout_step, (state, rollout_key), None, length=ppo.n_steps
         )
         # 2. Bootstrap truncated episodes from their true final observation (SB3).
-        apply_value = lambda obs: network.apply(state.params, normalize_obs(state.obs_rms, obs))[1]
-        final_values = apply_value(traj.final_obs)
+        final_values = policy.apply(state.params, state.obs_rms, traj.final_obs)[1]
         rewards = traj.reward + ppo.gamma * final_values * traj.truncated
-        last_value = apply_value(state.env_state.obs)
-        advantages, returns = gae(
-            rewards, traj.value, traj.done, last_value, ppo.gamma, ppo.gae_lambda
-        )
-        # 3. n_epochs of shuffled minibatch updates on the flattened batch.
-        flat = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), (traj, advantages, returns))
+        # 3. Advantages (now, or per minibatch), then n_epochs of shuffled minibatch updates.
+        data = step_batch if unroll_length is None else unroll_batch
         (params, opt_state, _, _), losses = jax.lax.scan(
             epoch,
-            (state.params, state.opt_state, state.obs_rms, flat),
+            (state.params, state.opt_state, state.obs_rms, data(state, traj, rewards)),
             jax.random.split(epoch_key, ppo.n_epochs),
         )
         # 4. The policy's observation statistics absorb this batch for the next rollout.
@@ -324,4 +429,4 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         )
         return state, {**totals, "first_nonfinite_iteration": first_bad}
 
-    return Trainer(init=init, train=train, network=network, normalize_obs=normalize_obs)
+    return Trainer(init=init, train=train, policy=policy)

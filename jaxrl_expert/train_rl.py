@@ -13,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
-import functools
 import json
 import math
 import os
 import re
 import shutil
+import threading
 import time
 from typing import Any
 
@@ -28,11 +28,13 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxrl_expert import checkpoints, devices, plot, ppo, rollouts
+from jaxrl_expert import checkpoints, devices, envs, layout, plot, ppo, rollouts
 from jaxrl_expert import config as config_lib
 from jaxrl_expert.atomic_files import write_json
+from jaxrl_expert.envs.wrappers import RewardSwap
 from jaxrl_expert.logging import ProgressBar, TrainLogger, configure_console, summarize
-from jaxrl_expert.networks import make_act
+from jaxrl_expert.policy import Policy, PolicySpec
+from jaxrl_expert.rewards import load_reward
 
 DEFAULT_CONFIG = config_lib.config_path("seals_cartpole")
 
@@ -53,58 +55,99 @@ def save_iterations(n_iterations: int, batch: int, interval: int) -> set[int]:
     }
 
 
-class _Outputs:
-    """Policies, rollouts and evaluation of one TrainState; one compiled program each.
+class Outputs:
+    """Saves policies and rollouts of a seed's TrainState, and evaluates it.
 
-    The sampler and the evaluation take params as arguments, so every save of
-    every seed reuses the same compiled program. Every process computes (the
-    arrays may span processes); only process 0 writes files.
+    The sampler and the evaluation take the policy's arrays as arguments, so
+    every save of every seed reuses one compiled program each; `prepare`
+    compiles both in a background thread while training runs. Every process
+    computes (the arrays may span processes); only process 0 writes files.
     """
 
-    def __init__(self, config: ml_collections.ConfigDict, env, trainer: ppo.Trainer):
-        self.metadata = checkpoints.policy_metadata(config, env)
-        act = make_act(trainer.network, trainer.normalize_obs, env.action_space)
+    def __init__(self, config: ml_collections.ConfigDict, env: envs.Env, policy: PolicySpec):
+        self.policy = policy
         n_timesteps, n_episodes = config_lib.rollout_request(config)
         deterministic = config.rollout_deterministic
 
         def sample(params, obs_rms, key):
-            policy = lambda obs, k: act(params, obs_rms, obs, k, deterministic)
-            sampler = rollouts.make_sampler(env, policy, config.ppo.n_envs, n_timesteps, n_episodes)
+            act = lambda obs, k: policy.act(params, obs_rms, obs, k, deterministic)
+            sampler = rollouts.make_sampler(env, act, config.ppo.n_envs, n_timesteps, n_episodes)
             return sampler(key)
 
         def evaluate(params, obs_rms, key):
-            policy = lambda obs, k: act(params, obs_rms, obs, k)
-            return rollouts.run_episodes(env, policy, key, config.n_episodes_eval)
+            act = lambda obs, k: policy.act(params, obs_rms, obs, k)
+            return rollouts.run_episodes(env, act, key, config.n_episodes_eval)
 
-        self._sample = jax.jit(sample)
-        self._evaluate = jax.jit(evaluate)
+        self._programs = {"sample": jax.jit(sample), "evaluate": jax.jit(evaluate)}
+        self._compiling: threading.Thread | None = None
 
-    def policy(self, run_dir: str, state: ppo.TrainState, name: str, timesteps: int) -> None:
+    def prepare(self, state: ppo.TrainState) -> None:
+        """Compiles the sampler and the evaluation in the background (host arrays in)."""
+        args = (*jax.device_get((state.params, state.obs_rms)), jax.random.PRNGKey(0))
+
+        def compile_all():
+            for name, program in list(self._programs.items()):
+                self._programs[name] = program.lower(*args).compile()
+
+        self._compiling = threading.Thread(target=compile_all, daemon=True)
+        self._compiling.start()
+
+    def _run(self, name: str, state: ppo.TrainState, key: jax.Array) -> Any:
+        if self._compiling is not None:
+            self._compiling.join()
+            self._compiling = None
         params, obs_rms = jax.device_get((state.params, state.obs_rms))
-        if devices.is_writer():
-            path = os.path.join(run_dir, "policies", name)
-            checkpoints.save_policy(path, params, obs_rms, self.metadata, timesteps)
+        return jax.device_get(self._programs[name](params, obs_rms, key))
 
-    def rollouts(
+    def save_policy(self, run_dir: str, state: ppo.TrainState, name: str, timesteps: int) -> None:
+        policy = Policy(self.policy, *jax.device_get((state.params, state.obs_rms)))
+        if devices.is_writer():
+            checkpoints.save_policy(layout.policy_dir(run_dir, name), policy, timesteps)
+
+    def save_rollouts(
         self, run_dir: str, state: ppo.TrainState, name: str, timesteps: int, seed: int
     ) -> None:
         key = jax.random.fold_in(jax.random.PRNGKey(seed), timesteps)
-        records = jax.device_get(self._sample(state.params, state.obs_rms, key))
+        records = self._run("sample", state, key)
         if devices.is_writer():
-            path = os.path.join(run_dir, "rollouts", f"{name}.npz")
-            rollouts.save(path, rollouts.records_to_arrays(records))
+            rollouts.save(layout.rollout_file(run_dir, name), rollouts.records_to_arrays(records))
 
     def evaluate(self, state: ppo.TrainState, seed: int) -> dict[str, float]:
-        key = jax.random.PRNGKey(seed + 1)
-        returns, true_returns, lengths = jax.device_get(
-            self._evaluate(state.params, state.obs_rms, key)
-        )
+        returns, true_returns, lengths = self._run("evaluate", state, jax.random.PRNGKey(seed + 1))
         return rollouts.rollout_stats(returns, lengths, true_returns)
+
+
+def make_env(config: ml_collections.ConfigDict) -> envs.Env:
+    """The env a validated config describes, its reward swapped for a learned one if asked."""
+    try:
+        env = envs.make(config.env_id, **config.env_kwargs.to_dict())
+    except ValueError as e:
+        raise ValueError(f"config.env_kwargs for {config.env_id}: {e}") from None
+    if config.reward_type is None:
+        return env
+    kwargs = {k: v for k, v in config.load_reward_kwargs.to_dict().items() if v is not None}
+    try:
+        reward = load_reward(config.reward_type, config.reward_path, **kwargs)
+    except ValueError as e:
+        raise ValueError(f"config.reward_type={config.reward_type!r}: {e}") from None
+    for name in ("observation_space", "action_space"):
+        saved = getattr(reward, name)
+        if saved is not None and saved != getattr(env, name):
+            raise ValueError(
+                f"config.reward_path={config.reward_path!r}: the reward net's {name} {saved} "
+                f"does not match {config.env_id}'s {getattr(env, name)}"
+            )
+    if config.normalize_reward and config.reward_type == "RewardNet_normalized":
+        logging.warning(
+            "normalize_reward=True with reward_type=RewardNet_normalized normalizes the reward "
+            "twice; set normalize_reward=False unless that is intended"
+        )
+    return RewardSwap(env, reward)
 
 
 def _check_resumable(config: ml_collections.ConfigDict, log_dir: str) -> None:
     """A run may only continue under the config it started with."""
-    path = os.path.join(log_dir, "config.json")
+    path = os.path.join(log_dir, layout.CONFIG_FILE)
     try:
         with open(path) as f:
             saved = json.load(f)
@@ -130,18 +173,12 @@ def _remove_partial_files(run_dir: str) -> None:
                 shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
-def _seed_config(config: ml_collections.ConfigDict, index: int) -> dict[str, Any]:
-    """The single-seed config that seed `index` of a multi-seed run is equal to."""
-    single = config.to_dict()
-    single.update(seed=config.seed + index, num_seeds=1)
-    return single
-
-
 def train_rl(
     config: ml_collections.ConfigDict | None = None,
     log_dir: str | None = None,
     resume: bool | None = None,
     progress: bool | None = None,
+    compilation_cache: str | bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Trains an expert policy, saves policies and rollouts, returns final `rollout_stats`.
@@ -154,22 +191,48 @@ def train_rl(
     With `num_seeds` = S > 1, S experts (seeds seed..seed+S-1) train in one
     vmapped program; seed i's outputs go to `{log_dir}/seed_{i}/` and the
     result maps `seed_{i}` to its stats. `progress` shows a progress bar on
-    stderr (None: only when stderr is a terminal).
+    stderr (None: only when stderr is a terminal). `compilation_cache`: True
+    keeps compiled programs in `devices.default_compilation_cache_dir()` so a
+    second run skips compiling, a path puts them there, False leaves JAX's
+    own setting (off unless configured); JAX_ENABLE_COMPILATION_CACHE=false
+    in the environment turns the default off.
     """
     if config is None:
         config = config_lib.load_config_file(DEFAULT_CONFIG)
     config = copy.deepcopy(config)
     config_lib.apply_overrides(config, overrides)
-    env = config_lib.validate(config)
+    config_lib.validate(config)
+    env = make_env(config)
+    policy = PolicySpec.from_config(config, env)
+    if config.agent_path is not None:
+        checkpoints.check_warm_start(config.agent_path, policy)
     mesh = devices.make_mesh(config.num_devices, config.ppo.n_envs)
+    if compilation_cache is True:
+        devices.use_compilation_cache(devices.default_compilation_cache_dir())
+    elif compilation_cache:
+        devices.use_compilation_cache(compilation_cache)
     log_dir = log_dir or default_log_dir(config.env_id)
     with contextlib.ExitStack() as cleanup:  # on every exit: no Orbax/TensorBoard thread lingers
         return _train_and_save(config, env, mesh, log_dir, resume, progress, cleanup)
 
 
+class _Schedule:
+    """Which PPO iterations end a chunk, and what happens there."""
+
+    def __init__(self, config: ml_collections.ConfigDict) -> None:
+        self.batch = ppo.batch_size(config)
+        self.n_iterations = n = math.ceil(config.total_timesteps / self.batch)
+        self.saves = save_iterations(n, self.batch, config.policy_save_interval)
+        self.logs = set(range(config.log_interval, n + 1, config.log_interval)) | {n}
+        self.checkpoints = save_iterations(n, self.batch, config.checkpoint_interval) | {n}
+
+    def boundaries_after(self, done: int) -> list[int]:
+        return sorted(b for b in self.saves | self.logs | self.checkpoints if b > done)
+
+
 def _train_and_save(
     config: ml_collections.ConfigDict,
-    env: Any,
+    env: envs.Env,
     mesh: Any,
     log_dir: str,
     resume: bool | None,
@@ -177,14 +240,34 @@ def _train_and_save(
     cleanup: contextlib.ExitStack,
 ) -> dict[str, Any]:
     """train_rl after validation; everything that must be closed is registered on `cleanup`."""
-    n_seeds = config.num_seeds
-    run_dirs = [log_dir] if n_seeds == 1 else [f"{log_dir}/seed_{i}" for i in range(n_seeds)]
+    run_dirs = layout.run_dirs(log_dir, config.num_seeds)
     stores = [
-        checkpoints.TrainCheckpoints(os.path.join(d, "checkpoints"), config.max_to_keep)
+        checkpoints.TrainCheckpoints(layout.checkpoints_dir(d), config.max_to_keep)
         for d in run_dirs
     ]
     for store in stores:
         cleanup.callback(store.close)
+    resumed_at = _resume_point(config, log_dir, stores, resume)
+    if devices.is_writer():
+        _prepare_run_dirs(config, log_dir, run_dirs)
+    trainer = ppo.make_train(config, env).for_seeds(config.num_seeds)
+    schedule = _Schedule(config)
+    state, train_chunk = _initial_state_and_program(config, trainer, mesh, stores, resumed_at)
+    outputs = Outputs(config, env, trainer.policy)
+    outputs.prepare(_seed_slice(state, 0))
+    loggers = [TrainLogger(d) if devices.is_writer() else None for d in run_dirs]
+    for logger in loggers:
+        if logger is not None:
+            cleanup.callback(logger.close)
+    state = _train_chunks(config, schedule, state, train_chunk, stores, outputs, run_dirs,
+                          loggers, progress, cleanup)  # fmt: skip
+    return _final_outputs(config, schedule, state, outputs, run_dirs, loggers, log_dir)
+
+
+def _resume_point(
+    config: ml_collections.ConfigDict, log_dir: str, stores: list, resume: bool | None
+) -> int | None:
+    """The PPO iteration to resume from (None: a fresh run), after checking it may."""
     latest = [store.latest_iteration() for store in stores]
     if None in latest and any(x is not None for x in latest):
         raise ValueError(
@@ -200,65 +283,81 @@ def _train_and_save(
         raise ValueError(
             f"resume requested but {stores[0].directory!r} holds no complete checkpoint"
         )
-    if devices.is_writer():
-        for i, run_dir in enumerate(run_dirs):
-            os.makedirs(run_dir, exist_ok=True)
-            _remove_partial_files(run_dir)
-            if n_seeds > 1:
-                write_json(os.path.join(run_dir, "config.json"), _seed_config(config, i))
-        write_json(os.path.join(log_dir, "config.json"), config.to_dict())
+    return resumed_at
 
-    trainer = ppo.make_train(config, env)
-    batch = ppo.batch_size(config)
-    n_iterations = math.ceil(config.total_timesteps / batch)
-    saves = save_iterations(n_iterations, batch, config.policy_save_interval)
-    logs = set(range(config.log_interval, n_iterations + 1, config.log_interval)) | {n_iterations}
-    checkpoint_at = save_iterations(n_iterations, batch, config.checkpoint_interval)
-    checkpoint_at.add(n_iterations)
 
-    compile_start = time.perf_counter()
-    seeds = [config.seed + i for i in range(n_seeds)]
-    keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
-    init, train = trainer.init, trainer.train
-    if n_seeds > 1:
-        init = functools.partial(ppo.init_seeds, init)
-        train = jax.vmap(train, in_axes=(0, None))
-    else:
-        keys = keys[0]
-    abstract = jax.eval_shape(init, keys)
-    sharding = devices.train_state_sharding(abstract, mesh, seeds_axis=n_seeds > 1)
-    state = jax.jit(init, out_shardings=sharding)(keys)
+def _prepare_run_dirs(config: ml_collections.ConfigDict, log_dir: str, run_dirs: list[str]) -> None:
+    """Run directories exist, hold no partial files, and say which config made them."""
+    os.makedirs(log_dir, exist_ok=True)
+    _remove_partial_files(log_dir)
+    for i, run_dir in enumerate(run_dirs):
+        os.makedirs(run_dir, exist_ok=True)
+        _remove_partial_files(run_dir)
+        if run_dir != log_dir:  # seed i alone equals a single run with seed + i
+            single = config.to_dict()
+            single.update(seed=config.seed + i, num_seeds=1)
+            write_json(os.path.join(run_dir, layout.CONFIG_FILE), single)
+    write_json(os.path.join(log_dir, layout.CONFIG_FILE), config.to_dict())
+
+
+def _initial_state_and_program(
+    config: ml_collections.ConfigDict,
+    trainer: ppo.Trainer,
+    mesh: Any,
+    stores: list,
+    resumed_at: int | None,
+) -> tuple[ppo.TrainState, Any]:
+    """The seed-stacked TrainState (fresh, resumed or warm-started) and the compiled chunk."""
+    start = time.perf_counter()
+    n_seeds = config.num_seeds
+    keys = np.stack([np.asarray(jax.random.PRNGKey(config.seed + i)) for i in range(n_seeds)])
+    sharding = devices.train_state_sharding(jax.eval_shape(trainer.init, keys), mesh, True)
+    state = jax.jit(trainer.init, out_shardings=sharding)(keys)
     if resumed_at is not None:
-        restored = [store.restore(resumed_at, _seed_slice(state, i, n_seeds)) for i, store in
+        restored = [store.restore(resumed_at, _seed_slice(state, i)) for i, store in
                     enumerate(stores)]  # fmt: skip
-        state = jax.device_put(_stack(restored, n_seeds), sharding)
+        state = jax.device_put(_stack(restored), sharding)
         logging.info("resumed from %s", stores[0].path(resumed_at))
     elif config.agent_path is not None:
         warm = checkpoints.load_policy(config.agent_path)
-        params, obs_rms = warm.params, warm.obs_rms
-        if n_seeds > 1:
-            params, obs_rms = _stack([(params, obs_rms)] * n_seeds, n_seeds)
+        params, obs_rms = _stack([(warm.params, warm.obs_rms)] * n_seeds)
         state = jax.device_put(state.replace(params=params, obs_rms=obs_rms), sharding)
         logging.info("warm start from %s", config.agent_path)
     train_chunk = (
-        jax.jit(train, in_shardings=(sharding, None), out_shardings=(sharding, None))
+        jax.jit(
+            trainer.train,
+            in_shardings=(sharding, None),
+            out_shardings=(sharding, None),
+            donate_argnums=0,  # the chunk's input state is never read again
+        )
         .lower(state, np.int32(1))
         .compile()
     )
-    logging.info("compiled in %.1f s", time.perf_counter() - compile_start)
+    logging.info("compiled in %.1f s", time.perf_counter() - start)
+    return state, train_chunk
 
-    outputs = _Outputs(config, env, trainer)
-    loggers = [TrainLogger(d) if devices.is_writer() else None for d in run_dirs]
-    for logger in loggers:
-        if logger is not None:
-            cleanup.callback(logger.close)
+
+def _train_chunks(
+    config: ml_collections.ConfigDict,
+    schedule: _Schedule,
+    state: ppo.TrainState,
+    train_chunk: Any,
+    stores: list,
+    outputs: Outputs,
+    run_dirs: list[str],
+    loggers: list[TrainLogger | None],
+    progress: bool | None,
+    cleanup: contextlib.ExitStack,
+) -> ppo.TrainState:
+    """The host loop: a compiled chunk up to each boundary, then logs, saves, checkpoints."""
+    batch, n_seeds = schedule.batch, config.num_seeds
     done = int(np.max(jax.device_get(state.iteration)))
     bar = ProgressBar(
-        n_iterations * batch, done * batch, progress if devices.is_writer() else False
+        schedule.n_iterations * batch, done * batch, progress if devices.is_writer() else False
     )
     cleanup.callback(bar.close)
     totals, chunk_time = None, 0.0
-    for boundary in sorted(b for b in saves | logs | checkpoint_at if b > done):
+    for boundary in schedule.boundaries_after(done):
         start = time.perf_counter()
         state, chunk_totals = train_chunk(state, np.int32(boundary - done))
         chunk_totals = jax.device_get(chunk_totals)
@@ -269,7 +368,7 @@ def _train_and_save(
         totals = chunk_totals if totals is None else jax.tree.map(np.add, totals, chunk_totals)
         timesteps = boundary * batch
         summaries = []
-        if boundary in logs:
+        if boundary in schedule.logs:
             for i, logger in enumerate(loggers):
                 if logger is not None:
                     seed_totals = jax.tree.map(lambda x, i=i: np.reshape(x, (-1,))[i], totals)
@@ -279,46 +378,62 @@ def _train_and_save(
             totals, chunk_time = None, 0.0
         bar.update(timesteps, summaries)
         for i, run_dir in enumerate(run_dirs):
-            seed_state = _seed_slice(state, i, n_seeds)
-            if boundary in saves:
-                outputs.policy(run_dir, seed_state, f"{timesteps:012d}", timesteps)
-                outputs.rollouts(run_dir, seed_state, f"{timesteps:012d}", timesteps, seeds[i])
-            if boundary in checkpoint_at:  # after the saves: a resume never skips one
+            seed_state = _seed_slice(state, i)
+            if boundary in schedule.saves:
+                name = layout.step_name(timesteps)
+                outputs.save_policy(run_dir, seed_state, name, timesteps)
+                outputs.save_rollouts(run_dir, seed_state, name, timesteps, config.seed + i)
+            if boundary in schedule.checkpoints:  # after the saves: a resume never skips one
                 stores[i].save(boundary, seed_state)
         done = boundary
     bar.close()  # before the final evaluation's log lines
+    return state
 
-    final_timesteps = n_iterations * batch
+
+def _final_outputs(
+    config: ml_collections.ConfigDict,
+    schedule: _Schedule,
+    state: ppo.TrainState,
+    outputs: Outputs,
+    run_dirs: list[str],
+    loggers: list[TrainLogger | None],
+    log_dir: str,
+) -> dict[str, Any]:
+    """Final policies, rollouts and evaluation of every seed; the returned stats."""
+    final_timesteps = schedule.n_iterations * schedule.batch
     results = {}
     for i, run_dir in enumerate(run_dirs):
-        seed_state = _seed_slice(state, i, n_seeds)
+        seed_state = _seed_slice(state, i)
         if config.policy_save_final:
-            outputs.policy(run_dir, seed_state, "final", final_timesteps)
+            outputs.save_policy(run_dir, seed_state, layout.FINAL, final_timesteps)
         if config.rollout_save_final:
-            outputs.rollouts(run_dir, seed_state, "final", final_timesteps, seeds[i])
-        stats = outputs.evaluate(seed_state, seeds[i])
+            outputs.save_rollouts(run_dir, seed_state, layout.FINAL, final_timesteps,
+                                  config.seed + i)  # fmt: skip
+        stats = outputs.evaluate(seed_state, config.seed + i)
         if loggers[i] is not None:
             loggers[i].log_eval(final_timesteps, stats)
             loggers[i].close()
-            write_json(os.path.join(run_dir, "stats.json"), stats)
-        logging.info("final policy%s: %s", f" (seed_{i})" if n_seeds > 1 else "", stats)
-        results[f"seed_{i}"] = stats
+            write_json(os.path.join(run_dir, layout.STATS_FILE), stats)
+        name = layout.seed_name(i)
+        logging.info("final policy%s: %s", f" ({name})" if len(run_dirs) > 1 else "", stats)
+        results[name] = stats
     if devices.is_writer():
         plot.write_learning_curve(log_dir)
-    if n_seeds == 1:
-        return results["seed_0"]
+    if len(run_dirs) == 1:
+        return results[layout.seed_name(0)]
     if devices.is_writer():
-        write_json(os.path.join(log_dir, "stats.json"), results)
+        write_json(os.path.join(log_dir, layout.STATS_FILE), results)
     return results
 
 
-def _seed_slice(tree: Any, index: int, n_seeds: int) -> Any:
-    """Seed `index` of a seed-stacked pytree (the tree itself for a single seed)."""
-    return tree if n_seeds == 1 else jax.tree.map(lambda x: x[index], tree)
+def _seed_slice(tree: Any, index: int) -> Any:
+    """Seed `index` of a seed-stacked pytree."""
+    return jax.tree.map(lambda x: x[index], tree)
 
 
-def _stack(trees: list[Any], n_seeds: int) -> Any:
-    return trees[0] if n_seeds == 1 else jax.tree.map(lambda *xs: np.stack(xs), *trees)
+def _stack(trees: list[Any]) -> Any:
+    """Host trees stacked along a new leading seed axis."""
+    return jax.tree.map(lambda *xs: np.stack(xs), *trees)
 
 
 def _diverged(stores, iteration: int, batch: int) -> None:
@@ -342,6 +457,15 @@ _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "processes in the j
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "this process's index")
 _RESUME = flags.DEFINE_bool(
     "resume", None, "continue the run in --log_dir (default: resume when it has checkpoints)"
+)
+_COMPILATION_CACHE = flags.DEFINE_bool(
+    "compilation_cache", True, "keep compiled programs on disk so a second run skips compiling"
+)
+_COMPILATION_CACHE_DIR = flags.DEFINE_string(
+    "compilation_cache_dir",
+    None,
+    "where compiled programs are kept (default: $JAX_COMPILATION_CACHE_DIR, else "
+    "~/.cache/jaxrl_expert/xla)",
 )
 _PROGRESS = flags.DEFINE_bool(
     "progress", None, "show a progress bar on stderr (default: only when stderr is a terminal)"
@@ -372,6 +496,8 @@ def parse_flags(argv: list[str]) -> list[str]:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not _COMPILATION_CACHE.value:
+        jax.config.update("jax_enable_compilation_cache", False)
     if _DISTRIBUTED.value:
         devices.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     stats = train_rl(
@@ -379,6 +505,7 @@ def main(argv: list[str]) -> None:
         log_dir=flags.FLAGS.log_dir or None,
         resume=_RESUME.value,
         progress=_PROGRESS.value,
+        compilation_cache=_COMPILATION_CACHE.value and (_COMPILATION_CACHE_DIR.value or True),
         **_none_overrides,
     )
     print(stats)

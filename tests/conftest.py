@@ -6,6 +6,9 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+# Tests compile from scratch and leave the user's compilation cache alone
+# (tests/test_compilation_cache.py turns it on for its own processes).
+os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
 
 
 @pytest.fixture(scope="session")

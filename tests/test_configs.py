@@ -7,7 +7,7 @@ import pytest
 from jaxrl_expert import config as config_lib
 from jaxrl_expert import envs
 from jaxrl_expert.config import load_config_file
-from jaxrl_expert.train_rl import train_rl
+from jaxrl_expert.train_rl import make_env, train_rl
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "configs"
 CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.py") if p.stem != "__init__")
@@ -41,7 +41,8 @@ def test_every_env_family_has_a_config():
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_is_valid_and_documented(name):
     config = load(name)
-    config_lib.validate(config)  # builds the env: e.g. a physics pipeline the body lacks fails
+    config_lib.validate(config)
+    make_env(config)  # builds the env: e.g. a physics pipeline the body lacks fails
     doc = (CONFIG_DIR / f"{name}.py").read_text().split('"""')[1]
     assert f"--config=configs/{name}.py" in doc and "Run:" in doc
 

@@ -18,11 +18,12 @@ from PIL import Image
 
 from jaxrl_expert import config as config_lib
 from jaxrl_expert import plot, ppo
-from jaxrl_expert.checkpoints import policy_metadata, save_policy
+from jaxrl_expert.checkpoints import save_policy
 from jaxrl_expert.logging import METRICS_FILE, TrainLogger, read_metrics
 from jaxrl_expert.normalize import RunningMeanStd
+from jaxrl_expert.policy import Policy
 from jaxrl_expert.render import render_policy
-from jaxrl_expert.train_rl import train_rl
+from jaxrl_expert.train_rl import make_env, train_rl
 
 # batch 4 * 32 = 128: two iterations, one log point each
 TINY = {
@@ -197,11 +198,12 @@ def test_brax_render_writes_brax_html_viewer(tmp_path):
          "env_kwargs": {"backend": "spring", "episode_length": 20},
          "ppo": {"net_arch": {"pi": (8,), "vf": (8,)}}},
     )  # fmt: skip
-    env = config_lib.validate(config)
-    network = ppo.make_train(config, env).network
-    params = network.init(jax.random.PRNGKey(0), jnp.zeros(env.observation_space.shape))
+    config_lib.validate(config)
+    env = make_env(config)
+    spec = ppo.make_train(config, env).policy
+    params = spec.network.init(jax.random.PRNGKey(0), jnp.zeros(env.observation_space.shape))
     obs_rms = RunningMeanStd.create(env.observation_space.shape)
-    save_policy(str(tmp_path / "p"), params, obs_rms, policy_metadata(config, env), 0)
+    save_policy(str(tmp_path / "p"), Policy(spec, params, obs_rms), 0)
 
     result = render_policy(str(tmp_path / "p"), str(tmp_path / "ip.html"), max_steps=15)
     page = (tmp_path / "ip.html").read_text()

@@ -280,6 +280,7 @@ def test_zero_reward_reports_zero_return_and_ground_truth_monitor(tmp_path):
 def test_live_normalization_statistics_merge_every_training_batch(saved_nets):
     from jaxrl_expert import config as config_lib
     from jaxrl_expert import ppo
+    from jaxrl_expert.train_rl import make_env
 
     config = config_lib.base_config()
     config_lib.apply_overrides(config, {
@@ -289,7 +290,8 @@ def test_live_normalization_statistics_merge_every_training_batch(saved_nets):
         "normalize_reward": False,
         "ppo": {"n_envs": 4, "n_steps": 8, "batch_size": 16, "n_epochs": 1},
     })  # fmt: skip
-    env = config_lib.validate(config)
+    config_lib.validate(config)
+    env = make_env(config)
     trainer = ppo.make_train(config, env)
     state = trainer.init(jax.random.PRNGKey(0))
     start = float(state.env_state.core[1]["batch_stats"]["count"][0])

@@ -12,9 +12,9 @@ import pytest
 
 from jaxrl_expert import config as config_lib
 from jaxrl_expert import envs, load_policy, ppo, rollouts
-from jaxrl_expert.checkpoints import policy_metadata, save_policy
-from jaxrl_expert.networks import make_act
-from jaxrl_expert.train_rl import train_rl
+from jaxrl_expert.checkpoints import read_metadata, save_policy
+from jaxrl_expert.policy import Policy
+from jaxrl_expert.train_rl import make_env, train_rl
 
 TINY_PPO = {"n_envs": 4, "n_steps": 16, "batch_size": 32, "n_epochs": 1}
 
@@ -47,7 +47,7 @@ def test_three_save_intervals_give_exactly_the_expected_entries(three_interval_r
         policy = load_policy(str(log_dir / "policies" / name))
         assert policy.metadata["env_id"] == "CartPole-v1"
         expected_steps = 320 if name == "final" else int(name)
-        assert policy.metadata["timesteps"] == expected_steps
+        assert read_metadata(str(log_dir / "policies" / name))["timesteps"] == expected_steps
         trajectories = rollouts.load(str(log_dir / "rollouts" / f"{name}.npz"))
         assert sum(len(t.acts) for t in trajectories) >= 100
     stats = json.loads((log_dir / "stats.json").read_text())
@@ -87,10 +87,11 @@ def policy_sample():
     def sample(env_id, n_timesteps=None, n_episodes=None, seed=0, deterministic=False):
         config = config_lib.base_config()
         config_lib.apply_overrides(config, {"env_id": env_id, "ppo": TINY_PPO})
-        env = config_lib.validate(config)
+        config_lib.validate(config)
+        env = make_env(config)
         trainer = ppo.make_train(config, env)
         state = trainer.init(jax.random.PRNGKey(seed))
-        act = make_act(trainer.network, trainer.normalize_obs, env.action_space)
+        act = trainer.policy.act
         policy = lambda obs, key: act(state.params, state.obs_rms, obs, key, deterministic)
         sampler = rollouts.make_sampler(env, policy, 4, n_timesteps, n_episodes)
         records = jax.jit(sampler)(jax.random.PRNGKey(seed + 100))
@@ -160,17 +161,18 @@ def test_policy_round_trip_is_exact_and_applies_normalization(tmp_path):
         config,
         {"env_id": "Pendulum-v1", "normalize_kwargs": {"norm_obs": True}, "ppo": TINY_PPO},
     )
-    env = config_lib.validate(config)
+    config_lib.validate(config)
+    env = make_env(config)
     trainer = ppo.make_train(config, env)
     state, _ = jax.jit(trainer.train)(trainer.init(jax.random.PRNGKey(0)), 2)
     assert float(state.obs_rms.count) > 1  # statistics were learned
-    save_policy(str(tmp_path / "p"), state.params, state.obs_rms, policy_metadata(config, env), 7)
+    save_policy(str(tmp_path / "p"), Policy(trainer.policy, state.params, state.obs_rms), 7)
     policy = load_policy(str(tmp_path / "p"))
     for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(policy.params), strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(policy.obs_rms.mean, state.obs_rms.mean)
     obs = state.env_state.obs
-    act = make_act(trainer.network, trainer.normalize_obs, env.action_space)
+    act = trainer.policy.act
     for deterministic in (False, True):
         key = jax.random.PRNGKey(5)
         expected = jax.jit(act, static_argnums=4)(

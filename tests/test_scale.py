@@ -13,7 +13,7 @@ import pytest
 
 from jaxrl_expert import config as config_lib
 from jaxrl_expert import load_policy, ppo
-from jaxrl_expert.train_rl import train_rl
+from jaxrl_expert.train_rl import make_env, train_rl
 
 TINY = {
     "env_id": "CartPole-v1",
@@ -29,7 +29,7 @@ FOUR_DEVICES = textwrap.dedent(
     import json, sys
     import jax, numpy as np
     from jaxrl_expert import config as config_lib, devices, load_policy, ppo
-    from jaxrl_expert.train_rl import train_rl
+    from jaxrl_expert.train_rl import make_env, train_rl
 
     tiny = json.loads(sys.argv[2])
     out = {"n_devices": jax.device_count()}
@@ -42,7 +42,8 @@ FOUR_DEVICES = textwrap.dedent(
     # How a 4-device TrainState is laid out.
     config = config_lib.base_config()
     config_lib.apply_overrides(config, tiny)
-    env = config_lib.validate(config)
+    config_lib.validate(config)
+    env = make_env(config)
     trainer = ppo.make_train(config, env)
     mesh = devices.make_mesh(4, config.ppo.n_envs)
     key = jax.random.PRNGKey(0)
@@ -125,7 +126,8 @@ def test_two_processes_under_jax_distributed_write_one_set_of_files(repo_dir, tm
 def test_vmapped_seed_equals_a_single_run_with_that_seed():
     config = config_lib.base_config()
     config_lib.apply_overrides(config, TINY)
-    env = config_lib.validate(config)
+    config_lib.validate(config)
+    env = make_env(config)
     trainer = ppo.make_train(config, env)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in (0, 1, 2)])
     stacked, _ = jax.jit(jax.vmap(trainer.train, in_axes=(0, None)))(

@@ -8,7 +8,6 @@ Orbax checkpoint of its variables. Nothing is pickled.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl_expert import envs
+from jaxrl_expert.atomic_files import read_versioned_json
 from jaxrl_expert.checkpoints import restore_arrays, save_arrays_and_json
 from jaxrl_expert.rewards.nets import (
     AddSTDRewardWrapper,
@@ -116,13 +116,9 @@ def save_reward_net(
 
 def load_reward_net(path: str) -> tuple[nn.Module, dict, dict]:
     """(module, variables, spec file contents) of a saved reward net."""
-    file = os.path.join(path, SPEC_FILE)
-    if not os.path.isfile(file):
-        raise ValueError(f"reward_path={path!r} is not a reward-net directory: {SPEC_FILE} missing")
-    with open(file) as f:
-        saved = json.load(f)
-    if saved.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{file!r}: format_version {saved.get('format_version')!r} unsupported")
+    if not os.path.isdir(path):
+        raise ValueError(f"reward_path={path!r} is not a reward-net directory: it does not exist")
+    saved = read_versioned_json(os.path.join(path, SPEC_FILE), FORMAT_VERSION, "reward-net spec")
     net = module_from_spec(saved["module"])
     obs_space = envs.space_from_json(saved["observation_space"])
     act_space = envs.space_from_json(saved["action_space"])

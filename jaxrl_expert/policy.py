@@ -1,0 +1,219 @@
+"""The one policy spec and factory: network, observation normalization and `act`.
+
+A `PolicySpec` is frozen and hashable: everything about a policy except its
+arrays. Training, evaluation, generation and loading all build the network,
+normalize observations and turn network outputs into env actions through it
+(Brax's `make_inference_fn` plays this role), and its JSON form is what a
+policy directory's metadata holds. `Policy` is a pytree with the spec as a
+static field, so `jax.jit(Policy.act)` compiles once per spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import struct
+
+from jaxrl_expert import envs
+from jaxrl_expert.networks import ActionDistribution, ActorCritic
+from jaxrl_expert.normalize import RunningMeanStd
+
+FORMAT_VERSION = 1  # of the JSON below (metadata.json of a policy directory)
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicySpec:
+    """What a policy is, apart from its parameters and observation statistics."""
+
+    env_id: str  # the env it was trained in
+    env_kwargs: str  # that env's kwargs, as sorted JSON (hashable)
+    observation_space: envs.Box
+    action_space: envs.Space
+    pi_sizes: tuple[int, ...]
+    vf_sizes: tuple[int, ...]
+    activation: str
+    ortho_init: bool
+    log_std_init: float
+    distribution: str  # of Box actions (networks.DISTRIBUTIONS); Discrete ones are categorical
+    norm_obs: bool  # observations are normalized by the policy's running statistics
+    obs_epsilon: float
+    clip_obs: float
+
+    @classmethod
+    def from_config(cls, config: ml_collections.ConfigDict, env: envs.Env) -> PolicySpec:
+        ppo, norm = config.ppo, config.normalize_kwargs
+        return cls(
+            env_id=config.env_id,
+            env_kwargs=json.dumps(config.env_kwargs.to_dict(), sort_keys=True),
+            observation_space=env.observation_space,
+            action_space=env.action_space,
+            pi_sizes=tuple(ppo.net_arch.pi),
+            vf_sizes=tuple(ppo.net_arch.vf),
+            activation=ppo.activation,
+            ortho_init=ppo.ortho_init,
+            log_std_init=float(ppo.log_std_init),
+            distribution=ppo.distribution,
+            norm_obs=norm.norm_obs,
+            obs_epsilon=float(norm.epsilon),
+            clip_obs=float(norm.clip_obs),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The metadata layout of a policy directory (format_version 1)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "env_id": self.env_id,
+            "env_kwargs": json.loads(self.env_kwargs),
+            "observation_space": self.observation_space.to_json(),
+            "action_space": self.action_space.to_json(),
+            "network": {
+                "pi_sizes": list(self.pi_sizes),
+                "vf_sizes": list(self.vf_sizes),
+                "activation": self.activation,
+                "ortho_init": self.ortho_init,
+                "log_std_init": self.log_std_init,
+                "distribution": self.distribution,
+            },
+            "obs_normalization": {
+                "enabled": self.norm_obs,
+                "epsilon": self.obs_epsilon,
+                "clip_obs": self.clip_obs,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, metadata: dict[str, Any]) -> PolicySpec:
+        """Inverse of `to_json`; policies saved before `distribution` existed are Gaussian."""
+        network, norm = metadata["network"], metadata["obs_normalization"]
+        return cls(
+            env_id=metadata["env_id"],
+            env_kwargs=json.dumps(metadata["env_kwargs"], sort_keys=True),
+            observation_space=envs.space_from_json(metadata["observation_space"]),
+            action_space=envs.space_from_json(metadata["action_space"]),
+            pi_sizes=tuple(int(s) for s in network["pi_sizes"]),
+            vf_sizes=tuple(int(s) for s in network["vf_sizes"]),
+            activation=network["activation"],
+            ortho_init=bool(network["ortho_init"]),
+            log_std_init=float(network["log_std_init"]),
+            distribution=network.get("distribution", "gaussian"),
+            norm_obs=bool(norm["enabled"]),
+            obs_epsilon=float(norm["epsilon"]),
+            clip_obs=float(norm["clip_obs"]),
+        )
+
+    def differences(self, other: PolicySpec) -> list[str]:
+        """Fields (other than the env's name and kwargs) in which two specs differ."""
+        skip = {"env_id", "env_kwargs"}
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name not in skip and getattr(self, f.name) != getattr(other, f.name)
+        ]
+
+    def make_env(self) -> envs.Env:
+        """The env this policy was trained in."""
+        return envs.make(self.env_id, **json.loads(self.env_kwargs))
+
+    @functools.cached_property
+    def network(self) -> ActorCritic:
+        """The actor-critic (Gaussian/tanh actions are flat vectors)."""
+        if isinstance(self.action_space, envs.Discrete):
+            action_dim, distribution = self.action_space.n, "categorical"
+        elif isinstance(self.action_space, envs.Box):
+            action_dim, distribution = math.prod(self.action_space.shape), self.distribution
+        else:
+            raise TypeError(f"unsupported action space {self.action_space!r}")
+        return ActorCritic(
+            action_dim=action_dim,
+            distribution=distribution,
+            pi_sizes=self.pi_sizes,
+            vf_sizes=self.vf_sizes,
+            activation=self.activation,
+            ortho_init=self.ortho_init,
+            log_std_init=self.log_std_init,
+        )
+
+    def init_params(self, key: jax.Array) -> Any:
+        return self.network.init(key, jnp.zeros(self.observation_space.shape, jnp.float32))
+
+    def init_obs_rms(self) -> RunningMeanStd:
+        return RunningMeanStd.create(self.observation_space.shape)
+
+    def normalize_obs(self, obs_rms: RunningMeanStd, obs: jax.Array) -> jax.Array:
+        """What the network sees: raw observations, or normalized and clipped ones."""
+        if not self.norm_obs:
+            return obs
+        return obs_rms.normalize(obs, self.obs_epsilon, self.clip_obs)
+
+    def apply(
+        self, params: Any, obs_rms: RunningMeanStd, obs: jax.Array
+    ) -> tuple[ActionDistribution, jax.Array]:
+        """(action distribution, value) for raw observations."""
+        return self.network.apply(params, self.normalize_obs(obs_rms, obs))
+
+    def env_action(self, dist: ActionDistribution, action: jax.Array) -> jax.Array:
+        """What the env receives for a distribution's action.
+
+        Gaussian samples are clipped to the Box bounds (SB3); tanh-squashed ones
+        are rescaled from [-1, 1] to finite bounds. Box actions take the
+        space's shape.
+        """
+        if not isinstance(self.action_space, envs.Box):
+            return action
+        space = self.action_space
+        action = dist.squash(action).reshape((*action.shape[:-1], *space.shape))
+        low, high = space.low_array, space.high_array
+        if dist.kind == "tanh_normal":
+            finite = np.isfinite(low) & np.isfinite(high)
+            if np.all(finite & (low == -1.0) & (high == 1.0)):
+                return action
+            low, width = np.where(finite, low, 0.0), np.where(finite, high - low, 0.0)
+            return jnp.where(finite, low + 0.5 * (action + 1.0) * width, action)
+        return jnp.clip(action, low, high)
+
+    def act(
+        self,
+        params: Any,
+        obs_rms: RunningMeanStd,
+        obs: jax.Array,
+        key: jax.Array,
+        deterministic: bool = False,
+    ) -> jax.Array:
+        """Env actions for raw observations (a batch or a single one)."""
+        dist, _ = self.apply(params, obs_rms, obs)
+        action = dist.mode() if deterministic else dist.sample(key)
+        return self.env_action(dist, action)
+
+
+@struct.dataclass
+class Policy:
+    """A policy's arrays with its spec; `act` is pure and jittable."""
+
+    spec: PolicySpec = struct.field(pytree_node=False)
+    params: Any
+    obs_rms: RunningMeanStd
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.spec.to_json()
+
+    @property
+    def observation_space(self) -> envs.Box:
+        return self.spec.observation_space
+
+    @property
+    def action_space(self) -> envs.Space:
+        return self.spec.action_space
+
+    def act(self, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
+        """Env actions for raw observations (a batch or a single one)."""
+        obs = jnp.asarray(obs)
+        return self.spec.act(self.params, self.obs_rms, obs, key, deterministic)

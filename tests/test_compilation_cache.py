@@ -1,0 +1,63 @@
+"""The persistent compilation cache: a second identical run loads instead of compiling."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+TINY = [
+    "--config.total_timesteps=256",
+    "--config.ppo.n_envs=4",
+    "--config.ppo.n_steps=64",
+    "--config.ppo.batch_size=64",
+    "--config.ppo.n_epochs=1",
+    "--config.n_episodes_eval=2",
+    "--config.rollout_save_n_episodes=2",
+    "--config.policy_save_interval=0",
+]
+
+
+def entries(cache_dir):
+    return sorted(os.listdir(cache_dir)) if os.path.isdir(cache_dir) else []
+
+
+@pytest.fixture(scope="module")
+def run(repo_dir, tmp_path_factory):
+    def run(cache_dir, *flags):
+        log_dir = tmp_path_factory.mktemp("run")
+        env = {**os.environ, "PYTHONPATH": repo_dir, "JAX_COMPILATION_CACHE_DIR": str(cache_dir)}
+        del env["JAX_ENABLE_COMPILATION_CACHE"]  # conftest turns it off for other tests
+        result = subprocess.run(
+            [sys.executable, "-m", "jaxrl_expert.train_rl", f"--log_dir={log_dir}", *TINY, *flags],
+            capture_output=True, text=True, timeout=300, env=env,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    return run
+
+
+def test_second_identical_run_hits_the_cache_and_writes_nothing_new(run, tmp_path):
+    cache = tmp_path / "cache"
+    run(cache)
+    first = entries(cache)
+    # The train chunk, init, sampler and evaluation programs at least.
+    assert len([e for e in first if "jit_" in e]) >= 4, first
+    mtimes = {e: os.path.getmtime(cache / e) for e in first}
+    run(cache)
+    assert entries(cache) == first  # every program was found: nothing compiled, nothing added
+    assert all(os.path.getmtime(cache / e) == mtimes[e] for e in first)
+
+
+def test_corrupted_entries_are_recompiled_and_nocompilation_cache_turns_it_off(run, tmp_path):
+    cache = tmp_path / "cache"
+    run(cache)
+    for name in entries(cache):
+        if os.path.isfile(cache / name):
+            (cache / name).write_bytes(b"not an executable")
+    result = run(cache)
+    assert "Error reading persistent compilation cache entry" in result.stderr
+    off = tmp_path / "off"
+    run(off, "--nocompilation_cache")
+    assert entries(off) == []
