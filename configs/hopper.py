@@ -1,5 +1,8 @@
 """brax/hopper: not in Brax's published table: ant's settings at 2048 envs.
 
+In Brax's names: configs/ant.py with num_envs=2048 and batch_size=1024, so the
+same 80 steps per env and 32 minibatches per epoch at half the size.
+
 Run:      python -m jaxrl_expert.train_rl --config=configs/hopper.py
 Steps:    50,000,000 (2048 envs x 80 steps per iteration, 4 epochs of 32 minibatches).
 Expected: Brax's published PPO return for this budget on an accelerator. On a
@@ -9,19 +12,14 @@ Smoke:    `benchmarks/experts.py --smoke` (64 envs, 2e5 steps, 2-core CPU shared
           other jobs): 87.2 after one iteration -> 1056.7, 138 s.
 """
 
-from jaxrl_expert.config import brax_config
+import os
+
+from jaxrl_expert.config import load_config_file
 
 
 def get_config():
-    return brax_config(
-        "brax/hopper",
-        total_timesteps=50_000_000,
-        num_envs=2048,
-        batch_size=1024,
-        unroll_length=5,
-        num_minibatches=32,
-        num_updates_per_batch=4,
-        reward_scaling=10,
-        discounting=0.97,
-        entropy_cost=0.01,
-    )
+    config = load_config_file(os.path.join(os.path.dirname(__file__), "ant.py"))
+    config.env_id = "brax/hopper"
+    config.ppo.n_envs //= 2  # Brax's num_envs 4096 -> 2048
+    config.ppo.batch_size //= 2  # Brax's batch_size 2048 -> 1024 (unrolls of 5 steps)
+    return config

@@ -11,6 +11,7 @@ import importlib.resources
 import importlib.util
 import math
 import os
+import pathlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +27,11 @@ LR_SCHEDULES = ("constant", "linear")
 
 def config_path(name: str) -> str:
     """Path of a bundled config file (`configs/<name>.py`, installed as jaxrl_expert.configs)."""
-    return str(importlib.resources.files("jaxrl_expert.configs") / f"{name}.py")
+    try:
+        root = importlib.resources.files("jaxrl_expert.configs")
+    except ModuleNotFoundError:  # a source tree on sys.path, not installed
+        root = pathlib.Path(__file__).resolve().parent.parent / "configs"
+    return str(root / f"{name}.py")
 
 
 def load_config_file(path: str) -> ml_collections.ConfigDict:

@@ -1,5 +1,6 @@
 """Evaluate a saved policy: imitation's rollout_stats over n episodes.
 
+jaxrl-eval-policy --policy=output/.../policies/final --n_episodes=50
 python -m jaxrl_expert.eval_policy --policy=output/.../policies/final --n_episodes=50
 """
 
@@ -10,14 +11,9 @@ import json
 import jax
 from absl import app, flags
 
-from jaxrl_expert import envs, rollouts
+from jaxrl_expert import cli, envs, rollouts
 from jaxrl_expert.checkpoints import load_policy
 from jaxrl_expert.logging import configure_console
-
-_POLICY = flags.DEFINE_string("policy", None, "policy directory (policies/<step>/ or final/)")
-_N_EPISODES = flags.DEFINE_integer("n_episodes", 50, "episodes to play, one per parallel env")
-_SEED = flags.DEFINE_integer("seed", 0, "seed of env resets and action sampling")
-_DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "act with the policy's mode")
 
 
 def evaluate_policy(
@@ -34,14 +30,32 @@ def evaluate_policy(
     return rollouts.rollout_stats(true_returns, lengths)
 
 
+def _define_flags(module_name: str) -> None:
+    """The command's flags, with evaluate_policy's defaults (defined by `cli.run` only)."""
+    main = {"module_name": module_name}
+    flags.DEFINE_string("policy", None, "policy directory (policies/<step>/ or final/)", **main)
+    flags.DEFINE_integer("n_episodes", 50, "episodes to play, one per parallel env", **main)
+    flags.DEFINE_integer("seed", 0, "seed of env resets and action sampling", **main)
+    flags.DEFINE_bool("deterministic", False, "act with the policy's mode", **main)
+    flags.mark_flag_as_required("policy")
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    stats = evaluate_policy(_POLICY.value, _N_EPISODES.value, _SEED.value, _DETERMINISTIC.value)
+    FLAGS = flags.FLAGS
+    try:
+        stats = evaluate_policy(FLAGS.policy, FLAGS.n_episodes, FLAGS.seed, FLAGS.deterministic)
+    except ValueError as e:  # a bad --policy or --n_episodes: one line, not a traceback
+        raise app.UsageError(str(e)) from None
     print(json.dumps(stats, indent=2))
 
 
-if __name__ == "__main__":
-    flags.mark_flag_as_required("policy")
+def main_console() -> None:
+    """Console entry point (`jaxrl-eval-policy`; `python -m jaxrl_expert.eval_policy`)."""
     configure_console()
-    app.run(main)
+    cli.run(main, _define_flags, __doc__)
+
+
+if __name__ == "__main__":
+    main_console()

@@ -1,6 +1,7 @@
 """Learning curves (episode return vs timesteps) from runs' metrics.jsonl.
 
-    python -m jaxrl_expert.plot output/train_rl/CartPole-v1/run_a run_b --out=curves.png
+    jaxrl-plot output/train_rl/CartPole-v1/run_a run_b --out=curves.png
+    python -m jaxrl_expert.plot output/train_rl/CartPole-v1/run_a --out=curves.svg
 
 Each LOG_DIR is a run, or a multi-seed run whose `seed_*/` runs each get a
 curve. Solid lines are the ground-truth return; a dashed line in the same
@@ -18,6 +19,7 @@ from absl import app, flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from jaxrl_expert import cli
 from jaxrl_expert.atomic_files import write_atomic
 from jaxrl_expert.logging import METRICS_FILE, configure_console, read_metrics
 
@@ -94,16 +96,31 @@ def write_learning_curve(log_dir: str) -> str:
     return out
 
 
+def _define_flags(module_name: str) -> None:
+    """The command's flag (defined by `cli.run` only: train_rl imports this module)."""
+    flags.DEFINE_string(
+        "out", "learning_curves.png", "image to write (.png, .svg, .pdf, ...)",
+        module_name=module_name,
+    )  # fmt: skip
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 2:
-        raise app.UsageError("usage: python -m jaxrl_expert.plot LOG_DIR [LOG_DIR...] [--out=FILE]")
-    runs = [(run, read_metrics(run)) for log_dir in argv[1:] for run in find_runs(log_dir)]
-    save(draw(runs), flags.FLAGS.out)
-    print(flags.FLAGS.out)
+        raise app.UsageError("usage: jaxrl-plot LOG_DIR [LOG_DIR...] [--out=FILE]")
+    out = flags.FLAGS.out
+    try:
+        runs = [(run, read_metrics(run)) for log_dir in argv[1:] for run in find_runs(log_dir)]
+        save(draw(runs), out)
+    except ValueError as e:  # a LOG_DIR without metrics or an unknown --out format
+        raise app.UsageError(str(e)) from None
+    print(out)
+
+
+def main_console() -> None:
+    """Console entry point (`jaxrl-plot`; `python -m jaxrl_expert.plot`)."""
+    configure_console()
+    cli.run(main, _define_flags, __doc__)
 
 
 if __name__ == "__main__":
-    # Defined only when run as a command: train_rl imports this module and has its own flags.
-    flags.DEFINE_string("out", "learning_curves.png", "image to write (.png, .svg, .pdf, ...)")
-    configure_console()
-    app.run(main)
+    main_console()

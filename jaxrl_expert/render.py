@@ -1,6 +1,6 @@
 """Watch a saved policy: one episode as Brax's HTML viewer or a classic-control GIF.
 
-    python -m jaxrl_expert.render --policy=output/.../policies/final --out=cartpole.gif
+    jaxrl-render --policy=output/.../policies/final --out=cartpole.gif
     python -m jaxrl_expert.render --policy=output/.../policies/final --out=hopper.html
 
 Brax envs are shown by Brax's own viewer (an HTML file that loads three.js
@@ -21,13 +21,12 @@ import numpy as np
 from absl import app, flags
 from PIL import Image, ImageDraw
 
-from jaxrl_expert import envs
+from jaxrl_expert import cli, envs
 from jaxrl_expert.atomic_files import write_atomic
 from jaxrl_expert.checkpoints import load_policy
 from jaxrl_expert.logging import configure_console
 
 WIDTH, HEIGHT = 600, 400
-FLAGS = flags.FLAGS
 
 
 def _unwrapped(env: envs.Env) -> Any:
@@ -224,22 +223,39 @@ def render_policy(
     return {"episode_length": n_frames - 1, "episode_return": episode_return}
 
 
+def _define_flags(module_name: str) -> None:
+    """The command's flags, with render_policy's defaults (defined by `cli.run` only)."""
+    main = {"module_name": module_name}
+    flags.DEFINE_string("policy", None, "policy directory (policies/<step>/ or final/)", **main)
+    flags.DEFINE_string(
+        "out", None, "file to write: .html for Brax envs, .gif for classic control", **main
+    )
+    flags.DEFINE_integer("seed", 0, "seed of the env reset and action sampling", **main)
+    flags.DEFINE_bool("deterministic", False, "act with the policy's mode", **main)
+    flags.DEFINE_integer(
+        "max_steps", None, "stop after this many steps (default: the horizon)", **main
+    )
+    flags.mark_flags_as_required(["policy", "out"])
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    result = render_policy(
-        FLAGS.policy, FLAGS.out, FLAGS.seed, FLAGS.deterministic, FLAGS.max_steps
-    )
+    FLAGS = flags.FLAGS
+    try:
+        result = render_policy(
+            FLAGS.policy, FLAGS.out, FLAGS.seed, FLAGS.deterministic, FLAGS.max_steps
+        )
+    except ValueError as e:  # a bad --policy, --out or --max_steps: one line, not a traceback
+        raise app.UsageError(str(e)) from None
     print(json.dumps({"out": FLAGS.out, **result}))
 
 
-if __name__ == "__main__":
-    # Defined only when run as a command: eval_policy defines flags of the same names.
-    flags.DEFINE_string("policy", None, "policy directory (policies/<step>/ or final/)")
-    flags.DEFINE_string("out", None, "file to write: .html for Brax envs, .gif for classic control")
-    flags.DEFINE_integer("seed", 0, "seed of the env reset and action sampling")
-    flags.DEFINE_bool("deterministic", False, "act with the policy's mode")
-    flags.DEFINE_integer("max_steps", None, "stop after this many steps (default: the horizon)")
-    flags.mark_flags_as_required(["policy", "out"])
+def main_console() -> None:
+    """Console entry point (`jaxrl-render`; `python -m jaxrl_expert.render`)."""
     configure_console()
-    app.run(main)
+    cli.run(main, _define_flags, __doc__)
+
+
+if __name__ == "__main__":
+    main_console()

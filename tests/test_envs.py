@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxrl_expert import envs
-from jaxrl_expert.envs.brax import SEALS_BRAX_IDS
+from jaxrl_expert.envs.brax import BRAX_NAMES, RESCALED_ACTION_NAMES, SEALS_BRAX_IDS, BraxEnv
 from jaxrl_expert.envs.registry import BRAX_IDS
 
 CLASSIC_IDS = [i for i in envs.ENV_IDS if not envs.is_brax(i)]
@@ -152,3 +152,40 @@ def test_time_limit_truncates_pendulum_at_200_steps():
     assert [bool(s.truncated) for s in states].index(True) == 199
     assert not any(bool(s.terminated) for s in states)
     assert int(states[199].episode_length) == 200
+
+
+def _brax_step_rescales_actions(name):
+    """Whether Brax's own `step` of env `name` maps [-1, 1] onto the actuator range."""
+    import inspect
+
+    from brax import envs as brax_envs
+
+    source = inspect.getsource(brax_envs._envs[name].step)
+    return "ctrl_range" in source
+
+
+def test_brax_envs_that_rescale_actions_are_the_listed_ones():
+    # Read off Brax's source, so a Brax release that changes its envs fails here.
+    assert set(RESCALED_ACTION_NAMES) == {n for n in BRAX_NAMES if _brax_step_rescales_actions(n)}
+    assert set(RESCALED_ACTION_NAMES) == {
+        "humanoid", "humanoidstandup", "inverted_pendulum", "pusher"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if f"brax/{n}" in HEAVY_BRAX else n
+        for n in BRAX_NAMES
+    ],
+)
+def test_brax_action_bounds_are_what_the_envs_step_expects(name):
+    env = BraxEnv(name)
+    ctrl_range = np.asarray(env._env.sys.actuator.ctrl_range, np.float32)
+    if _brax_step_rescales_actions(name):  # e.g. inverted_pendulum: [-3, 3] from [-1, 1]
+        low, high = np.full(len(ctrl_range), -1.0), np.full(len(ctrl_range), 1.0)
+    else:  # actions go to the actuators as they are
+        low, high = ctrl_range[:, 0], ctrl_range[:, 1]
+    assert env.action_space.shape == (env._env.action_size,) == (len(ctrl_range),)
+    np.testing.assert_array_equal(env.action_space.low_array, low)
+    np.testing.assert_array_equal(env.action_space.high_array, high)

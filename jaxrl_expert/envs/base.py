@@ -121,10 +121,17 @@ def initial_state(core: Any, obs: jax.Array, key: jax.Array) -> EnvState:
 
 
 class Env(Protocol):
-    """What `envs.make` returns. Implementations are immutable and hashable."""
+    """What `envs.make` returns. Implementations are immutable and hashable.
+
+    `max_episode_steps` is the horizon: an episode that has not terminated is
+    truncated after this many `step` calls (env steps, so a Brax env with
+    action_repeat > 1 takes that many times more physics steps). The sampler
+    sizes its buffers by it and the renderer plays at most that many steps.
+    """
 
     observation_space: Box
     action_space: Space
+    max_episode_steps: int
 
     def reset(self, key: jax.Array) -> EnvState: ...
 

@@ -25,6 +25,10 @@ BRAX_NAMES = (
     "walker2d",
 )
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
+# Brax envs whose `step` takes actions in [-1, 1] and rescales them to the
+# actuator range itself (brax/envs/<name>.py: "Scale action from [-1,1] to
+# actuator limits"); the others pass actions to the actuators as they are.
+RESCALED_ACTION_NAMES = ("humanoid", "humanoidstandup", "inverted_pendulum", "pusher")
 
 # seals' MuJoCo v1 variants: fixed horizon (no early termination) and the
 # position kept in the observation.
@@ -67,6 +71,24 @@ def _patch_brax_fluid() -> None:
         fluid.jp = _NumpyWithLegacyClip()
 
 
+def _action_space(name: str, env: Any) -> Box:
+    """The actions `env.step` expects: [-1, 1] where Brax rescales, else the actuator range.
+
+    Unlimited actuators (ctrllimited false) get [-1, 1] too.
+    """
+    if name in RESCALED_ACTION_NAMES:
+        return Box.from_bounds(-1.0, 1.0, (env.action_size,))
+    ctrl_range = np.asarray(env.sys.actuator.ctrl_range, np.float32)
+    limited = (
+        np.asarray(env.sys.actuator_ctrllimited, bool)
+        if hasattr(env.sys, "actuator_ctrllimited")
+        else np.ones(len(ctrl_range), bool)
+    )
+    low = np.where(limited, ctrl_range[:, 0], -1.0)
+    high = np.where(limited, ctrl_range[:, 1], 1.0)
+    return Box.from_bounds(low, high, (env.action_size,))
+
+
 class BraxEnv:
     """A Brax env; each step applies the action `action_repeat` times, summing rewards."""
 
@@ -96,21 +118,12 @@ class BraxEnv:
             self._env = brax_envs.get_environment(name, backend=backend, **kwargs)
         except TypeError as e:
             raise ValueError(f"env_kwargs {sorted(kwargs)} rejected by brax/{name}: {e}") from None
-        self.env_id = f"brax/{name}"
         self.action_repeat = action_repeat
         # Brax's EpisodeWrapper counts physics steps: each env step is action_repeat of them.
         self.max_episode_steps = math.ceil(episode_length / action_repeat)
         big = np.finfo(np.float32).max
         self.observation_space = Box.from_bounds(-big, big, (self._env.observation_size,))
-        ctrl_range = np.asarray(self._env.sys.actuator.ctrl_range, np.float32)
-        limited = (
-            np.asarray(self._env.sys.actuator_ctrllimited, bool)
-            if hasattr(self._env.sys, "actuator_ctrllimited")
-            else np.ones(len(ctrl_range), bool)
-        )
-        low = np.where(limited, ctrl_range[:, 0], -1.0)
-        high = np.where(limited, ctrl_range[:, 1], 1.0)
-        self.action_space = Box.from_bounds(low, high, (self._env.action_size,))
+        self.action_space = _action_space(name, self._env)
 
     def viewer_system(self) -> Any:
         """The Brax `System` for `brax.io.html.render`, timed at one frame per env step."""

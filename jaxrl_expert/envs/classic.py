@@ -40,7 +40,6 @@ class GymnaxEnv:
         import gymnax  # imported on first use: its import starts the XLA backend, which
         # must wait for jax.distributed.initialize() in multi-process runs
 
-        self.env_id = env_id
         self._env, default_params = gymnax.make(env_id)
         known = {f.name for f in dataclasses.fields(default_params)}
         unknown = sorted(set(params) - known)
@@ -49,6 +48,7 @@ class GymnaxEnv:
                 f"env_kwargs {unknown} are not parameters of {env_id}; allowed: {sorted(known)}"
             )
         self.params = default_params.replace(**params)
+        # The horizon is the params' (env_kwargs max_steps_in_episode can change it).
         self.max_episode_steps = int(self.params.max_steps_in_episode)
         self.observation_space = _convert_space(self._env.observation_space(self.params))
         self.action_space = _convert_space(self._env.action_space(self.params))

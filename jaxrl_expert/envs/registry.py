@@ -35,7 +35,6 @@ def make(env_id: str, **kwargs: Any) -> Env:
     elif env_id in SEALS_BRAX_IDS:
         name, seals_kwargs = seals_brax_kwargs(env_id)
         raw = BraxEnv(name, **{**seals_kwargs, **kwargs})
-        raw.env_id = env_id
     else:
         raise ValueError(f"unknown env_id {env_id!r}; known ids: {', '.join(ENV_IDS)}")
     return AutoReset(TimeLimit(raw, raw.max_episode_steps))

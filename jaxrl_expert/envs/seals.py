@@ -20,10 +20,8 @@ SEALS_CLASSIC_IDS = ("seals/CartPole-v0", "seals/MountainCar-v0")
 class SealsCartPole(GymnaxEnv):
     """CartPole-v1 dynamics; never terminates; reward 1 while upright and centred, else 0."""
 
-    max_episode_steps = 500
-
     def __init__(self) -> None:
-        super().__init__("CartPole-v1")
+        super().__init__("CartPole-v1", max_steps_in_episode=500)  # seals' horizon
         big = np.finfo(np.float32).max
         self.observation_space = Box.from_bounds(-big, big, (4,))
 
@@ -51,10 +49,8 @@ class SealsMountainCar(GymnaxEnv):
     After the goal is reached the observation repeats and the reward is 0.
     """
 
-    max_episode_steps = 200
-
     def __init__(self) -> None:
-        super().__init__("MountainCar-v0")
+        super().__init__("MountainCar-v0", max_steps_in_episode=200)  # seals' horizon
 
     def reset(self, key: jax.Array) -> EnvState:
         state = super().reset(key)

@@ -36,7 +36,7 @@ class AutoReset:
         self.env = env
         self.observation_space = env.observation_space
         self.action_space = env.action_space
-        self.max_episode_steps = getattr(env, "max_episode_steps", None)
+        self.max_episode_steps = env.max_episode_steps
 
     def reset(self, key: jax.Array) -> EnvState:
         return self.env.reset(key)
@@ -81,7 +81,7 @@ class RewardSwap:
         self.reward = reward
         self.observation_space = env.observation_space
         self.action_space = env.action_space
-        self.max_episode_steps = getattr(env, "max_episode_steps", None)
+        self.max_episode_steps = env.max_episode_steps
         self.updates_stats = reward.update_stats
 
     def reset(self, key: jax.Array) -> EnvState:
