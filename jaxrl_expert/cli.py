@@ -19,21 +19,27 @@ _HELP_FLAGS = frozenset(
 )
 
 
-def run(main: Callable[[list[str]], None], define_flags: Callable[[str], None], doc: str) -> None:
+def run(
+    main: Callable[[list[str]], None],
+    define_flags: Callable[[str], None],
+    doc: str,
+    flags_parser: Callable[[list[str]], list[str]] | None = None,
+) -> None:
     """Defines the command's flags, then `app.run(main)`; a request for help exits 0.
 
     `define_flags(module_name)` passes module_name to every flags.DEFINE_*:
     absl's --help lists the flags of the running program (sys.argv[0], for a
     console script and for `python -m` alike) under the docstring of
     `__main__`, which a console script lacks; `doc` stands in for it.
+    `flags_parser` replaces `parse_flags` (and should end by calling it).
     """
     main_module = sys.modules["__main__"]
     main_module.__doc__ = main_module.__doc__ or doc
     define_flags(sys.argv[0])
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main, flags_parser=flags_parser or parse_flags)
 
 
-def _parse_flags(argv: list[str]) -> list[str]:
+def parse_flags(argv: list[str]) -> list[str]:
     """absl's parsing (a bad or missing flag: one line and exit 1); help first, exiting 0."""
     asked = [arg for arg in argv[1:] if arg in _HELP_FLAGS]
     if asked:

@@ -47,7 +47,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import time
 from typing import Any
 
@@ -57,7 +56,7 @@ from absl import app, flags, logging
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxrl_expert import rollouts
+from jaxrl_expert import cli, layout, rollouts
 from jaxrl_expert.atomic_files import read_versioned_json, write_json
 from jaxrl_expert.checkpoints import METADATA_FILE, load_policy, read_metadata
 from jaxrl_expert.devices import ENV_AXIS
@@ -83,17 +82,16 @@ def policy_dirs(path: str) -> dict[str | None, str]:
         return {None: path}
     if not os.path.isdir(path):
         raise ValueError(f"policy={path!r} is invalid; no such directory")
-    seeds = [d for d in os.listdir(path) if re.fullmatch(r"seed_\d+", d)]
-    seeds = [d for d in seeds if os.path.isdir(os.path.join(path, d))]
+    seeds = layout.existing_seed_dirs(path)
     if seeds:
-        found = {d: os.path.join(path, d, "policies", "final") for d in seeds}
+        found = {name: layout.policy_dir(run, layout.FINAL) for name, run in seeds.items()}
         missing = [p for p in found.values() if not os.path.isdir(p)]
         if missing:
             raise ValueError(
                 f"policy={path!r} is invalid; this multi-seed run lacks final policies {missing}"
             )
-        return dict(sorted(found.items(), key=lambda item: int(item[0][len("seed_") :])))
-    final = os.path.join(path, "policies", "final")
+        return found
+    final = layout.policy_dir(path, layout.FINAL)
     if os.path.isdir(final):
         return {None: final}
     raise ValueError(
@@ -337,7 +335,7 @@ def generate(
     results = {}
     for name, job_out, manifest in jobs:
         # Seeds of a multi-seed run draw from distinct key streams.
-        stream = None if name is None else int(name[len("seed_") :])
+        stream = None if name is None else layout.seed_index(name)
         results[name] = _generate_one(job_out, manifest, stream)
     return results.get(None, results)
 
@@ -452,8 +450,6 @@ def main(argv: list[str]) -> None:
 
 def main_console() -> None:
     """Console entry point (`jaxrl-generate`; `python -m jaxrl_expert.generate`)."""
-    from jaxrl_expert import cli
-
     configure_console()
     cli.run(main, _define_flags, __doc__)
 

@@ -12,28 +12,37 @@ train_rl writes `{log_dir}/learning_curve.png` the same way when it finishes.
 from __future__ import annotations
 
 import os
-import re
+import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
 from absl import app, flags
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from jaxrl_expert import cli
+from jaxrl_expert import cli, layout
 from jaxrl_expert.atomic_files import write_atomic
 from jaxrl_expert.logging import METRICS_FILE, configure_console, read_metrics
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 LEARNING_CURVE_FILE = "learning_curve.png"
+
+
+def preload() -> None:
+    """Imports matplotlib on a thread (about a second) while the caller does other work."""
+    threading.Thread(target=_import_matplotlib, daemon=True).start()
+
+
+def _import_matplotlib() -> None:
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
 
 
 def find_runs(log_dir: str) -> list[str]:
     """The run directories of a log_dir: itself, or its seed_*/ subdirectories in seed order."""
     if os.path.isfile(os.path.join(log_dir, METRICS_FILE)):
         return [log_dir]
-    seeds = []
-    if os.path.isdir(log_dir):
-        seeds = [name for name in os.listdir(log_dir) if re.fullmatch(r"seed_\d+", name)]
-    runs = [os.path.join(log_dir, name) for name in sorted(seeds, key=lambda n: int(n[5:]))]
+    runs = layout.existing_seed_dirs(log_dir).values()
     runs = [run for run in runs if os.path.isfile(os.path.join(run, METRICS_FILE))]
     if not runs:
         raise ValueError(
@@ -49,6 +58,9 @@ def _column(records: list[dict], name: str) -> np.ndarray:
 
 def draw(runs: list[tuple[str, list[dict]]]) -> Figure:
     """One figure of (label, metrics records) runs; an empty label means the only run."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # a second's import: when drawn
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(8, 5), dpi=100)
     FigureCanvasAgg(figure)  # Agg, whatever backend pyplot uses in this process
     axes = figure.add_subplot()

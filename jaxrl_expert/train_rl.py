@@ -10,6 +10,7 @@ rollouts of it to `{log_dir}/rollouts/{step:012d}.npz`; after training,
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import copy
 import datetime
@@ -18,7 +19,6 @@ import math
 import os
 import re
 import shutil
-import threading
 import time
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxrl_expert import checkpoints, devices, envs, layout, plot, ppo, rollouts
+from jaxrl_expert import checkpoints, cli, devices, envs, layout, plot, ppo, rollouts
 from jaxrl_expert import config as config_lib
 from jaxrl_expert.atomic_files import write_json
 from jaxrl_expert.envs.wrappers import RewardSwap
@@ -79,25 +79,19 @@ class Outputs:
             return rollouts.run_episodes(env, act, key, config.n_episodes_eval)
 
         self._programs = {"sample": jax.jit(sample), "evaluate": jax.jit(evaluate)}
-        self._compiling: threading.Thread | None = None
 
-    def prepare(self, state: ppo.TrainState) -> None:
-        """Compiles the sampler and the evaluation in the background (host arrays in)."""
-        args = (*jax.device_get((state.params, state.obs_rms)), jax.random.PRNGKey(0))
-
-        def compile_all():
-            for name, program in list(self._programs.items()):
-                self._programs[name] = program.lower(*args).compile()
-
-        self._compiling = threading.Thread(target=compile_all, daemon=True)
-        self._compiling.start()
+    def prepare(self, abstract_state: ppo.TrainState) -> None:
+        """Starts compiling the sampler and the evaluation (for host arrays) while others run."""
+        args = (abstract_state.params, abstract_state.obs_rms, jax.random.PRNGKey(0))
+        for name, program in self._programs.items():
+            self._programs[name] = _compile_soon(program, *args)
 
     def _run(self, name: str, state: ppo.TrainState, key: jax.Array) -> Any:
-        if self._compiling is not None:
-            self._compiling.join()
-            self._compiling = None
+        program = self._programs[name]
+        if isinstance(program, concurrent.futures.Future):
+            program = self._programs[name] = program.result()
         params, obs_rms = jax.device_get((state.params, state.obs_rms))
-        return jax.device_get(self._programs[name](params, obs_rms, key))
+        return jax.device_get(program(params, obs_rms, key))
 
     def save_policy(self, run_dir: str, state: ppo.TrainState, name: str, timesteps: int) -> None:
         policy = Policy(self.policy, *jax.device_get((state.params, state.obs_rms)))
@@ -252,9 +246,29 @@ def _train_and_save(
         _prepare_run_dirs(config, log_dir, run_dirs)
     trainer = ppo.make_train(config, env).for_seeds(config.num_seeds)
     schedule = _Schedule(config)
-    state, train_chunk = _initial_state_and_program(config, trainer, mesh, stores, resumed_at)
+    plot.preload()  # matplotlib's import, for the learning curve at the end
+    start = time.perf_counter()
+    # Every program compiles at once (XLA compiles each on one core): the chunk and the
+    # outputs' programs from shapes alone, while the initial state is computed.
+    keys = np.stack(
+        [np.asarray(jax.random.PRNGKey(config.seed + i)) for i in range(config.num_seeds)]
+    )
+    abstract = jax.eval_shape(trainer.init, keys)
+    sharding = devices.train_state_sharding(abstract, mesh, True)
+    chunk = jax.jit(
+        trainer.train,
+        in_shardings=(sharding, None),
+        out_shardings=(sharding, None),
+        donate_argnums=0,  # the chunk's input state is never read again
+    )
+    placed = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                          abstract, sharding)  # fmt: skip
+    train_chunk = _compile_soon(chunk, placed, np.int32(1))
+    state = _initial_state(config, trainer, keys, sharding, stores, resumed_at)
+    train_chunk = train_chunk.result()
     outputs = Outputs(config, env, trainer.policy)
-    outputs.prepare(_seed_slice(state, 0))
+    outputs.prepare(jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), abstract))
+    logging.info("compiled in %.1f s", time.perf_counter() - start)
     loggers = [TrainLogger(d) if devices.is_writer() else None for d in run_dirs]
     for logger in loggers:
         if logger is not None:
@@ -300,18 +314,24 @@ def _prepare_run_dirs(config: ml_collections.ConfigDict, log_dir: str, run_dirs:
     write_json(os.path.join(log_dir, layout.CONFIG_FILE), config.to_dict())
 
 
-def _initial_state_and_program(
+def _compile_soon(program: Any, *args: Any) -> concurrent.futures.Future:
+    """`program.lower(*args).compile()` on a thread (args: arrays or ShapeDtypeStructs)."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(lambda: program.lower(*args).compile())
+    pool.shutdown(wait=False)  # the thread ends with its one task
+    return future
+
+
+def _initial_state(
     config: ml_collections.ConfigDict,
     trainer: ppo.Trainer,
-    mesh: Any,
+    keys: np.ndarray,
+    sharding: Any,
     stores: list,
     resumed_at: int | None,
-) -> tuple[ppo.TrainState, Any]:
-    """The seed-stacked TrainState (fresh, resumed or warm-started) and the compiled chunk."""
-    start = time.perf_counter()
+) -> ppo.TrainState:
+    """The seed-stacked TrainState: fresh, resumed or warm-started."""
     n_seeds = config.num_seeds
-    keys = np.stack([np.asarray(jax.random.PRNGKey(config.seed + i)) for i in range(n_seeds)])
-    sharding = devices.train_state_sharding(jax.eval_shape(trainer.init, keys), mesh, True)
     state = jax.jit(trainer.init, out_shardings=sharding)(keys)
     if resumed_at is not None:
         restored = [store.restore(resumed_at, _seed_slice(state, i)) for i, store in
@@ -323,18 +343,7 @@ def _initial_state_and_program(
         params, obs_rms = _stack([(warm.params, warm.obs_rms)] * n_seeds)
         state = jax.device_put(state.replace(params=params, obs_rms=obs_rms), sharding)
         logging.info("warm start from %s", config.agent_path)
-    train_chunk = (
-        jax.jit(
-            trainer.train,
-            in_shardings=(sharding, None),
-            out_shardings=(sharding, None),
-            donate_argnums=0,  # the chunk's input state is never read again
-        )
-        .lower(state, np.int32(1))
-        .compile()
-    )
-    logging.info("compiled in %.1f s", time.perf_counter() - start)
-    return state, train_chunk
+    return state
 
 
 def _train_chunks(
@@ -446,32 +455,44 @@ def _diverged(stores, iteration: int, batch: int) -> None:
     )
 
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", DEFAULT_CONFIG, "ml_collections config file; override fields with --config.<field>="
-)
-_DISTRIBUTED = flags.DEFINE_bool(
-    "distributed", False, "call jax.distributed.initialize() (multi-host / multi-process)"
-)
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "processes in the job")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "this process's index")
-_RESUME = flags.DEFINE_bool(
-    "resume", None, "continue the run in --log_dir (default: resume when it has checkpoints)"
-)
-_COMPILATION_CACHE = flags.DEFINE_bool(
-    "compilation_cache", True, "keep compiled programs on disk so a second run skips compiling"
-)
-_COMPILATION_CACHE_DIR = flags.DEFINE_string(
-    "compilation_cache_dir",
-    None,
-    "where compiled programs are kept (default: $JAX_COMPILATION_CACHE_DIR, else "
-    "~/.cache/jaxrl_expert/xla)",
-)
-_PROGRESS = flags.DEFINE_bool(
-    "progress", None, "show a progress bar on stderr (default: only when stderr is a terminal)"
-)
-# --log_dir is absl.logging's own flag ("directory to write logfiles into"); we
-# use it as the run's output directory (default output/train_rl/<env>/<timestamp>).
+def _define_flags(module_name: str) -> None:
+    """train_rl's flags (defined by `main_console` only, so importing this module defines none).
+
+    --log_dir is absl.logging's own flag ("directory to write logfiles into"); it
+    is the run's output directory (default output/train_rl/<env>/<timestamp>).
+    """
+    main = {"module_name": module_name}
+    help_text = "ml_collections config file; override fields with --config.<field>="
+    config = config_flags.DEFINE_config_file("config", DEFAULT_CONFIG, help_text)
+    flags.FLAGS.register_flag_by_module(module_name, flags.FLAGS[config.name])  # listed in --help
+    flags.DEFINE_bool(
+        "distributed",
+        False,
+        "call jax.distributed.initialize() (multi-host / multi-process)",
+        **main,
+    )
+    flags.DEFINE_string("coordinator_address", None, "host:port of process 0", **main)
+    flags.DEFINE_integer("num_processes", None, "processes in the job", **main)
+    flags.DEFINE_integer("process_id", None, "this process's index", **main)
+    flags.DEFINE_bool(
+        "resume", None, "continue the run in --log_dir (default: when it has checkpoints)", **main
+    )
+    flags.DEFINE_bool(
+        "compilation_cache",
+        True,
+        "keep compiled programs on disk so a second run skips compiling",
+        **main,
+    )
+    flags.DEFINE_string(
+        "compilation_cache_dir",
+        None,
+        "where compiled programs are kept (default: $JAX_COMPILATION_CACHE_DIR, else "
+        "~/.cache/jaxrl_expert/xla)",
+        **main,
+    )
+    flags.DEFINE_bool(
+        "progress", None, "progress bar on stderr (default: only when stderr is a terminal)", **main
+    )
 
 
 _NONE_FLAG = re.compile(r"--config\.([\w.]+)=None$")
@@ -490,31 +511,34 @@ def parse_flags(argv: list[str]) -> list[str]:
             node[name] = None
         else:
             rest.append(arg)
-    return app.parse_flags_with_usage(rest)
+    return cli.parse_flags(rest)
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if not _COMPILATION_CACHE.value:
+    args = flags.FLAGS
+    if not args.compilation_cache:
         jax.config.update("jax_enable_compilation_cache", False)
-    if _DISTRIBUTED.value:
-        devices.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    if args.distributed:
+        devices.initialize_distributed(
+            args.coordinator_address, args.num_processes, args.process_id
+        )
     stats = train_rl(
-        _CONFIG.value,
-        log_dir=flags.FLAGS.log_dir or None,
-        resume=_RESUME.value,
-        progress=_PROGRESS.value,
-        compilation_cache=_COMPILATION_CACHE.value and (_COMPILATION_CACHE_DIR.value or True),
+        args.config,
+        log_dir=args.log_dir or None,
+        resume=args.resume,
+        progress=args.progress,
+        compilation_cache=args.compilation_cache and (args.compilation_cache_dir or True),
         **_none_overrides,
     )
     print(stats)
 
 
 def main_console() -> None:
-    """Console entry point (`jaxrl-train-rl`)."""
+    """Console entry point (`jaxrl-train-rl`; `python -m jaxrl_expert.train_rl`)."""
     configure_console()
-    app.run(main, flags_parser=parse_flags)
+    cli.run(main, _define_flags, __doc__, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,8 @@ def numpy_sb3_loss(log_prob, old_log_prob, adv, values, old_values, returns, ent
     clipped = np.clip(ratio, 1 - hp["clip_range"], 1 + hp["clip_range"])
     policy_loss = -np.minimum(adv * ratio, adv * clipped).mean()
     if hp["clip_range_vf"] is not None:
-        values = old_values + np.clip(values - old_values, -hp["clip_range_vf"], hp["clip_range_vf"])
+        bound = hp["clip_range_vf"]
+        values = old_values + np.clip(values - old_values, -bound, bound)
     value_loss = ((returns - values) ** 2).mean()
     return policy_loss - hp["ent_coef"] * entropy.mean() + hp["vf_coef"] * value_loss
 
