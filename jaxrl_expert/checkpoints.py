@@ -132,14 +132,19 @@ class TrainCheckpoints:
         )
 
     def latest_iteration(self) -> int | None:
+        self._manager.wait_until_finished()
         return self._manager.latest_step()
 
     def path(self, iteration: int) -> str:
         return os.path.join(self.directory, str(iteration))
 
     def save(self, iteration: int, state: Any) -> None:
+        """Returns once the arrays are copied to host; the files are written in the background.
+
+        Training goes on meanwhile (the next save, `close` and `latest_iteration`
+        wait for it); a kill before the commit leaves the previous step newest.
+        """
         self._manager.save(iteration, args=ocp.args.StandardSave(state))
-        self._manager.wait_until_finished()
 
     def restore(self, iteration: int, like: Any) -> Any:
         """The state saved at `iteration`, in the structure of `like` (arrays or shapes)."""

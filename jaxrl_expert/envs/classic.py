@@ -7,6 +7,11 @@ resets are handled once, for every backend, by `wrappers.py`.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.util
+import os
+import sys
+import types
 from typing import Any
 
 import jax
@@ -23,9 +28,48 @@ GYMNAX_IDS = (
 )
 
 
-def _convert_space(space: Any) -> Space:
-    from gymnax.environments import spaces as gymnax_spaces
+# gymnax's class for each id (gymnax.make's registry, for the ids we serve).
+_GYMNAX_CLASSES = {
+    "CartPole-v1": "CartPole",
+    "Pendulum-v1": "Pendulum",
+    "Acrobot-v1": "Acrobot",
+    "MountainCar-v0": "MountainCar",
+    "MountainCarContinuous-v0": "ContinuousMountainCar",
+}
 
+
+def _gymnax_modules() -> tuple[types.ModuleType, types.ModuleType]:
+    """gymnax's classic_control and spaces modules, without gymnax's package __init__s.
+
+    Those import every gymnax env, and with them seaborn, pandas and
+    matplotlib: about 3 s of a 10 s training run. Empty stand-ins for the
+    two parent packages serve the import, then are removed, so a later
+    `import gymnax` imports the real package (reusing these modules).
+    Imported on first use: gymnax's import starts the XLA backend, which must
+    wait for jax.distributed.initialize() in multi-process runs.
+    """
+    wanted = ("gymnax.environments.classic_control", "gymnax.environments.spaces")
+    if all(name in sys.modules for name in wanted):
+        return sys.modules[wanted[0]], sys.modules[wanted[1]]
+    root = importlib.util.find_spec("gymnax").submodule_search_locations[0]
+    stand_ins = {}
+    for name, path in (
+        ("gymnax", root),
+        ("gymnax.environments", os.path.join(root, "environments")),
+    ):
+        if name not in sys.modules:
+            stand_ins[name] = sys.modules[name] = types.ModuleType(name)
+            stand_ins[name].__path__ = [path]
+    try:
+        return tuple(importlib.import_module(name) for name in wanted)
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
+def _convert_space(space: Any) -> Space:
+    _, gymnax_spaces = _gymnax_modules()
     if isinstance(space, gymnax_spaces.Discrete):
         return Discrete(int(space.n))
     if isinstance(space, gymnax_spaces.Box):
@@ -37,10 +81,9 @@ class GymnaxEnv:
     """A gymnax environment behind the `Env` interface (no time limit, no reset)."""
 
     def __init__(self, env_id: str, **params: Any) -> None:
-        import gymnax  # imported on first use: its import starts the XLA backend, which
-        # must wait for jax.distributed.initialize() in multi-process runs
-
-        self._env, default_params = gymnax.make(env_id)
+        classic_control, _ = _gymnax_modules()
+        self._env = getattr(classic_control, _GYMNAX_CLASSES[env_id])()
+        default_params = self._env.default_params
         known = {f.name for f in dataclasses.fields(default_params)}
         unknown = sorted(set(params) - known)
         if unknown:
