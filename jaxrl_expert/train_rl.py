@@ -78,7 +78,9 @@ class Outputs:
             act = lambda obs, k: policy.act(params, obs_rms, obs, k)
             return rollouts.run_episodes(env, act, key, config.n_episodes_eval)
 
-        self._programs = {"sample": jax.jit(sample), "evaluate": jax.jit(evaluate)}
+        self._programs = {"evaluate": jax.jit(evaluate)}
+        if config.rollout_save_final or config.policy_save_interval > 0:
+            self._programs["sample"] = jax.jit(sample)  # compiled only when rollouts are saved
 
     def prepare(self, abstract_state: ppo.TrainState) -> None:
         """Starts compiling the sampler and the evaluation (for host arrays) while others run."""

@@ -12,9 +12,9 @@ TINY = [
     "--config.ppo.n_steps=64",
     "--config.ppo.batch_size=64",
     "--config.ppo.n_epochs=1",
-    "--config.n_episodes_eval=2",
-    "--config.rollout_save_n_episodes=2",
+    "--config.n_episodes_eval=1",
     "--config.policy_save_interval=0",
+    "--config.rollout_save_final=False",
 ]
 
 
@@ -38,25 +38,30 @@ def run(repo_dir, tmp_path_factory):
     return run
 
 
-def test_second_identical_run_hits_the_cache_and_writes_nothing_new(run, tmp_path):
-    cache = tmp_path / "cache"
+@pytest.fixture(scope="module")
+def filled_cache(run, tmp_path_factory):
+    """A cache directory after one cold run."""
+    cache = tmp_path_factory.mktemp("cache") / "xla"
     run(cache)
-    first = entries(cache)
-    # The train chunk, init, sampler and evaluation programs at least.
-    assert len([e for e in first if "jit_" in e]) >= 4, first
-    mtimes = {e: os.path.getmtime(cache / e) for e in first}
-    run(cache)
-    assert entries(cache) == first  # every program was found: nothing compiled, nothing added
-    assert all(os.path.getmtime(cache / e) == mtimes[e] for e in first)
+    return cache
 
 
-def test_corrupted_entries_are_recompiled_and_nocompilation_cache_turns_it_off(run, tmp_path):
-    cache = tmp_path / "cache"
-    run(cache)
-    for name in entries(cache):
-        if os.path.isfile(cache / name):
-            (cache / name).write_bytes(b"not an executable")
-    result = run(cache)
+def test_second_identical_run_hits_the_cache_and_writes_nothing_new(run, filled_cache):
+    first = entries(filled_cache)
+    # The train chunk, init and evaluation programs at least.
+    assert len([e for e in first if "jit_" in e]) >= 3, first
+    mtimes = {e: os.path.getmtime(filled_cache / e) for e in first}
+    run(filled_cache)
+    assert entries(filled_cache) == first  # every program was found: nothing new compiled
+    assert all(os.path.getmtime(filled_cache / e) == mtimes[e] for e in first)
+
+
+def test_corrupted_entries_are_recompiled_and_nocompilation_cache_turns_it_off(
+    run, filled_cache, tmp_path
+):
+    for name in entries(filled_cache):  # (runs after the test above, which reads them)
+        (filled_cache / name).write_bytes(b"not an executable")
+    result = run(filled_cache)
     assert "Error reading persistent compilation cache entry" in result.stderr
     off = tmp_path / "off"
     run(off, "--nocompilation_cache")
