@@ -54,10 +54,13 @@ QUIET = {"policy_save_interval": 0, "checkpoint_interval": 0, "n_episodes_eval":
 
 
 def smoke_overrides(config) -> dict:
+    """64 envs, about 32 steps each (whole unrolls where the config has them), 4 minibatches."""
+    unroll = config.ppo.unroll_length or 1
+    n_steps = unroll * max(1, 32 // unroll)
     return {
         "total_timesteps": _SMOKE_STEPS.value,
         "log_interval": 10,
-        "ppo": {"n_envs": 64, "n_steps": 32, "batch_size": 512,
+        "ppo": {"n_envs": 64, "n_steps": n_steps, "batch_size": 16 * n_steps,
                 "n_epochs": min(config.ppo.n_epochs, 4)},
     }  # fmt: skip
 

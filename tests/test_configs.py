@@ -54,5 +54,7 @@ def test_config_smoke_trains_one_tiny_iteration(name, tmp_path):
     overrides = dict(TINY)
     if is_brax(name):  # short episodes
         overrides["env_kwargs"] = {**load(name).env_kwargs.to_dict(), "episode_length": 8}
+    if load(name).ppo.unroll_length is not None:  # Brax's minibatches: whole unrolls
+        overrides["ppo"] = {**TINY["ppo"], "unroll_length": 8}
     stats = train_rl(load(name), log_dir=str(tmp_path), **overrides)
     assert stats["n_traj"] == 1
