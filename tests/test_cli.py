@@ -65,7 +65,9 @@ def test_every_cli_module_imports_in_one_process_and_defines_no_flags(repo_dir, 
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("how", ["console script", "python -m"])
+@pytest.mark.parametrize(
+    "how", ["console script", pytest.param("python -m", marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_help_exits_0_and_lists_the_flags(name, how, tmp_path):
     module = "jaxrl_expert." + name.removeprefix("jaxrl-").replace("-", "_")

@@ -82,7 +82,11 @@ def test_resume_from_an_older_checkpoint_is_bit_exact(uninterrupted, tmp_path):
     assert_same_result(uninterrupted, log_dir)
 
 
-@pytest.mark.parametrize("kill_seed", [0, 1, 2])
+# One kill point by default; two more (other random points) in the slow run.
+MORE_KILL_POINTS = [pytest.param(k, marks=pytest.mark.slow) for k in (1, 2)]
+
+
+@pytest.mark.parametrize("kill_seed", [0, *MORE_KILL_POINTS])
 def test_sigkill_at_a_random_point_then_rerun_completes_with_identical_result(
     uninterrupted, repo_dir, tmp_path, kill_seed
 ):
