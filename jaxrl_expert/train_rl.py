@@ -19,6 +19,7 @@ import math
 import os
 import re
 import shutil
+import sys
 import time
 from typing import Any
 
@@ -530,14 +531,17 @@ def main(argv: list[str]) -> None:
         devices.initialize_distributed(
             args.coordinator_address, args.num_processes, args.process_id
         )
-    stats = train_rl(
-        args.config,
-        log_dir=args.log_dir or None,
-        resume=args.resume,
-        progress=args.progress,
-        compilation_cache=args.compilation_cache and (args.compilation_cache_dir or True),
-        **_none_overrides,
-    )
+    try:
+        stats = train_rl(
+            args.config,
+            log_dir=args.log_dir or None,
+            resume=args.resume,
+            progress=args.progress,
+            compilation_cache=args.compilation_cache and (args.compilation_cache_dir or True),
+            **_none_overrides,
+        )
+    except ValueError as e:  # a bad field, file or resume: one line, not a traceback
+        sys.exit(f"train_rl: {e}")
     print(stats)
 
 
