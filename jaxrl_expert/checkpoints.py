@@ -127,9 +127,13 @@ class TrainCheckpoints:
 
     def __init__(self, directory: str, max_to_keep: int) -> None:
         self.directory = os.path.abspath(directory)
-        self._manager = ocp.CheckpointManager(
-            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep)
+        # Orbax's barriers between processes are collectives: run from its background
+        # thread beside a training chunk's collectives, processes can deadlock. Several
+        # processes therefore save synchronously.
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, enable_async_checkpointing=jax.process_count() == 1
         )
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_iteration(self) -> int | None:
         self._manager.wait_until_finished()
@@ -139,7 +143,8 @@ class TrainCheckpoints:
         return os.path.join(self.directory, str(iteration))
 
     def save(self, iteration: int, state: Any) -> None:
-        """Returns once the arrays are copied to host; the files are written in the background.
+        """Returns once the arrays are copied to host; the files are written in the background
+        (in a single-process run).
 
         Training goes on meanwhile (the next save, `close` and `latest_iteration`
         wait for it); a kill before the commit leaves the previous step newest.
