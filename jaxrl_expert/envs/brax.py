@@ -122,7 +122,9 @@ class BraxEnv:
         # Brax's EpisodeWrapper counts physics steps: each env step is action_repeat of them.
         self.max_episode_steps = math.ceil(episode_length / action_repeat)
         big = np.finfo(np.float32).max
-        self.observation_space = Box.from_bounds(-big, big, (self._env.observation_size,))
+        # Brax's `observation_size` runs reset op by op (hundreds of tiny compiles, seconds).
+        obs = jax.eval_shape(self._env.reset, jax.random.PRNGKey(0)).obs
+        self.observation_space = Box.from_bounds(-big, big, (obs.shape[-1],))
         self.action_space = _action_space(name, self._env)
 
     def viewer_system(self) -> Any:
