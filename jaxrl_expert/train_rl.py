@@ -335,7 +335,7 @@ def _initial_state(
 ) -> ppo.TrainState:
     """The seed-stacked TrainState: fresh, resumed or warm-started."""
     n_seeds = config.num_seeds
-    state = jax.jit(trainer.init, out_shardings=sharding)(keys)
+    state = devices.compile_for_one_call(jax.jit(trainer.init, out_shardings=sharding), keys)(keys)
     if resumed_at is not None:
         restored = [store.restore(resumed_at, _seed_slice(state, i)) for i, store in
                     enumerate(stores)]  # fmt: skip
@@ -361,45 +361,91 @@ def _train_chunks(
     progress: bool | None,
     cleanup: contextlib.ExitStack,
 ) -> ppo.TrainState:
-    """The host loop: a compiled chunk up to each boundary, then logs, saves, checkpoints."""
+    """The host loop: a compiled chunk up to each boundary, then logs, saves, checkpoints.
+
+    The next chunk is dispatched before the host handles the previous one, and
+    files are written on a thread, so the device never waits for the host.
+    A chunk's outputs are saved only after its statistics are checked finite.
+    """
     batch, n_seeds = schedule.batch, config.num_seeds
     done = int(np.max(jax.device_get(state.iteration)))
     bar = ProgressBar(
         schedule.n_iterations * batch, done * batch, progress if devices.is_writer() else False
     )
     cleanup.callback(bar.close)
-    totals, chunk_time = None, 0.0
-    for boundary in schedule.boundaries_after(done):
-        start = time.perf_counter()
-        state, chunk_totals = train_chunk(state, np.int32(boundary - done))
+    writer = _Writer(inline=jax.process_count() > 1)  # Orbax's barriers are collectives
+    cleanup.callback(writer.close)
+    totals, since = None, time.perf_counter()
+
+    def handle(boundary: int, chunk_totals: Any, snapshots: list | None) -> None:
+        nonlocal totals, since
         chunk_totals = jax.device_get(chunk_totals)
-        chunk_time += time.perf_counter() - start
         bad = np.asarray(chunk_totals.pop("first_nonfinite_iteration")).reshape(-1)
         if np.any(bad >= 0):
+            writer.close()
             _diverged(stores, int(bad[bad >= 0].min()), batch)
         totals = chunk_totals if totals is None else jax.tree.map(np.add, totals, chunk_totals)
         timesteps = boundary * batch
         summaries = []
         if boundary in schedule.logs:
+            elapsed, since = time.perf_counter() - since, time.perf_counter()
             for i, logger in enumerate(loggers):
                 if logger is not None:
                     seed_totals = jax.tree.map(lambda x, i=i: np.reshape(x, (-1,))[i], totals)
                     steps = float(seed_totals["iterations"]) * batch * n_seeds  # all seeds
                     summaries.append(summarize(seed_totals))
-                    logger.log(timesteps, summaries[-1], steps / chunk_time)
-            totals, chunk_time = None, 0.0
+                    logger.log(timesteps, summaries[-1], steps / elapsed)
+            totals = None
         bar.update(timesteps, summaries)
-        for i, run_dir in enumerate(run_dirs):
-            seed_state = _seed_slice(state, i)
+        if snapshots is None:
+            return
+        for i, (run_dir, seed_state) in enumerate(zip(run_dirs, snapshots, strict=True)):
             if boundary in schedule.saves:
                 name = layout.step_name(timesteps)
-                outputs.save_policy(run_dir, seed_state, name, timesteps)
-                outputs.save_rollouts(run_dir, seed_state, name, timesteps, config.seed + i)
+                writer.submit(outputs.save_policy, run_dir, seed_state, name, timesteps)
+                writer.submit(outputs.save_rollouts, run_dir, seed_state, name, timesteps,
+                              config.seed + i)  # fmt: skip
             if boundary in schedule.checkpoints:  # after the saves: a resume never skips one
-                stores[i].save(boundary, seed_state)
-        done = boundary
+                writer.submit(stores[i].save, boundary, seed_state)
+
+    pending = None
+    for boundary in schedule.boundaries_after(done):
+        state, chunk_totals = train_chunk(state, np.int32(boundary - done))
+        snapshots = None  # copies: the next chunk consumes `state`
+        if boundary in schedule.saves or boundary in schedule.checkpoints:
+            snapshots = [_seed_slice(state, i) for i in range(n_seeds)]
+        if pending is not None:
+            handle(*pending)
+        pending, done = (boundary, chunk_totals, snapshots), boundary
+    if pending is not None:
+        handle(*pending)
+    writer.close()
     bar.close()  # before the final evaluation's log lines
     return state
+
+
+class _Writer:
+    """Runs saves in order on one thread (or inline); `close` waits and re-raises."""
+
+    def __init__(self, inline: bool) -> None:
+        self._pool = None if inline else concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._futures: list[concurrent.futures.Future] = []
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        if self._pool is None:
+            fn(*args)
+            return
+        for future in [f for f in self._futures if f.done()]:
+            future.result()  # a failed save stops the run at the next one
+            self._futures.remove(future)
+        self._futures.append(self._pool.submit(fn, *args))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        for future in self._futures:
+            future.result()
+        self._futures = []
 
 
 def _final_outputs(
