@@ -117,6 +117,17 @@ def check_warm_start(agent_path: str, spec: PolicySpec) -> None:
         )
 
 
+def latest_iteration(directory: str) -> int | None:
+    """The newest complete TrainState checkpoint in `directory`; creates nothing."""
+    if not os.path.isdir(directory):
+        return None
+    store = TrainCheckpoints(directory, max_to_keep=1)
+    try:
+        return store.latest_iteration()
+    finally:
+        store.close()
+
+
 class TrainCheckpoints:
     """The full TrainState under `{log_dir}/checkpoints/`, for exact resume.
 

@@ -8,10 +8,11 @@ definitions to `run`.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
-from absl import app
+from absl import app, flags
 
 # absl's help flags print the usage and exit 1; asking a command for help is no error.
 _HELP_FLAGS = frozenset(
@@ -31,20 +32,40 @@ def run(
     absl's --help lists the flags of the running program (sys.argv[0], for a
     console script and for `python -m` alike) under the docstring of
     `__main__`, which a console script lacks; `doc` stands in for it.
-    `flags_parser` replaces `parse_flags` (and should end by calling it).
+    `flags_parser` replaces `parse_flags` (and should end by calling it). A
+    `UsageError` from `main` ends the program with one line.
     """
     main_module = sys.modules["__main__"]
     main_module.__doc__ = main_module.__doc__ or doc
     define_flags(sys.argv[0])
-    app.run(main, flags_parser=flags_parser or parse_flags)
+
+    def main_or_one_line(argv: list[str]) -> None:
+        try:
+            main(argv)
+        except app.UsageError as e:  # absl would print the whole docstring first
+            sys.exit(f"{program_name(argv)}: {e}")
+
+    app.run(main_or_one_line, flags_parser=flags_parser or parse_flags)
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl's parsing (a bad or missing flag: one line and exit 1); help first, exiting 0."""
+def program_name(argv: list[str]) -> str:
+    """`train_rl` for `python -m jaxrl_expert.train_rl`, `jaxrl-train-rl` for the script."""
+    return os.path.basename(argv[0]).removesuffix(".py")
+
+
+def parse_flags(argv: list[str], hint: Callable[[str], str] | None = None) -> list[str]:
+    """absl's parsing, help first (exit 0); a bad or missing flag: one line and exit 1.
+
+    `hint(flag_name)` may add a suggestion for an unknown flag.
+    """
     asked = [arg for arg in argv[1:] if arg in _HELP_FLAGS]
     if asked:
         try:
             app.parse_flags_with_usage([argv[0], asked[0]])
         except SystemExit:  # absl printed the help
             sys.exit(0)
-    return app.parse_flags_with_usage(argv)
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        extra = hint(e.flagname) if hint and isinstance(e, flags.UnrecognizedFlagError) else ""
+        sys.exit(f"{program_name(argv)}: {e}{extra} (flags: --helpshort)")

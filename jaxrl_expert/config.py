@@ -7,6 +7,7 @@ is compiled, and names the field, the value and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import importlib.resources
 import importlib.util
 import math
@@ -32,6 +33,37 @@ def config_path(name: str) -> str:
     except ModuleNotFoundError:  # a source tree on sys.path, not installed
         root = pathlib.Path(__file__).resolve().parent.parent / "configs"
     return str(root / f"{name}.py")
+
+
+def bundled_configs() -> list[str]:
+    """Names of the bundled config files (`--config=<name>` works for each)."""
+    directory = pathlib.Path(config_path("seals_cartpole")).parent
+    return sorted(p.stem for p in directory.glob("*.py") if p.stem != "__init__")
+
+
+def resolve_config_file(name_or_path: str) -> str:
+    """A config file's path from a path or a bundled config's name; a miss lists them."""
+    if os.path.exists(name_or_path):
+        return name_or_path
+    name = name_or_path.removeprefix("configs/").removesuffix(".py")
+    names = bundled_configs()
+    if name in names:  # `pendulum`, `pendulum.py` or `configs/pendulum.py` from anywhere
+        return config_path(name)
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(
+        f"config file {name_or_path!r} does not exist; bundled configs: {', '.join(names)}{hint}"
+    )
+
+
+def field_paths(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
+    """Every field of a config as a dotted path (`ppo.n_envs`), sections included."""
+    paths = []
+    for name, value in config.items():
+        paths.append(prefix + name)
+        if isinstance(value, ml_collections.ConfigDict):
+            paths.extend(field_paths(value, f"{prefix}{name}."))
+    return paths
 
 
 def load_config_file(path: str) -> ml_collections.ConfigDict:

@@ -47,10 +47,13 @@ class TrainLogger:
     killed run left half-written is dropped first.
     """
 
-    def __init__(self, log_dir: str) -> None:
-        self.writer = SummaryWriter(os.path.join(log_dir, "tb"))
+    def __init__(self, log_dir: str, label: str = "", resumed_timesteps: int = 0) -> None:
+        self.label = f"{label} | " if label else ""  # e.g. "seed_1", in multi-seed runs
+        # A resumed run logs again what came after its checkpoint (a fresh one, all):
+        # earlier points past it go, so each timestep is logged once.
+        self.writer = SummaryWriter(os.path.join(log_dir, "tb"), purge_step=resumed_timesteps + 1)
         self.metrics_path = os.path.join(log_dir, METRICS_FILE)
-        _drop_partial_line(self.metrics_path)
+        _drop_records_after(self.metrics_path, resumed_timesteps)
 
     def log(self, timesteps: int, summary: dict[str, float], steps_per_second: float) -> None:
         for name, value in summary.items():
@@ -77,7 +80,8 @@ class TrainLogger:
         )
         with tqdm.external_write_mode(file=sys.stderr):  # the line goes above the bar
             logging.info(
-                "timesteps %d | %.0f steps/s | %s | pg %.4f | vf %.4f | entropy %.4f | kl %.5f",
+                "%stimesteps %d | %.0f steps/s | %s | pg %.4f | vf %.4f | entropy %.4f | kl %.5f",
+                self.label,
                 timesteps,
                 steps_per_second,
                 episodes,
@@ -95,14 +99,16 @@ class TrainLogger:
         self.writer.close()
 
 
-def _drop_partial_line(path: str) -> None:
-    """Cuts a line a killed writer left unfinished, so that appends start on a fresh line."""
+def _drop_records_after(path: str, timesteps: int) -> None:
+    """Keeps the whole records up to `timesteps`: a killed writer's unfinished last
+    line goes, and a resumed run appends what follows its checkpoint."""
     if not os.path.exists(path):
         return
-    with open(path, "rb+") as f:
-        data = f.read()
-        if data and not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")[:-1]  # the part after the last newline is unfinished
+    lines = [line for line in lines if json.loads(line)["timesteps"] <= timesteps]
+    with open(path, "wb") as f:
+        f.write(b"".join(line + b"\n" for line in lines))
 
 
 def read_metrics(run_dir: str) -> list[dict]:
@@ -159,13 +165,19 @@ class ProgressBar:
 
 
 class _QuietDependencies(std_logging.Filter):
-    """Drops Orbax's per-save INFO chatter; keeps its warnings and errors."""
+    """Keeps this package's INFO lines; from JAX, Orbax and others only warnings and errors
+    (not JAX's probing of absent TPU backends, nor Orbax's per-save chatter)."""
 
     def filter(self, record: std_logging.LogRecord) -> bool:
-        return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
+        return record.levelno >= std_logging.WARNING or _PACKAGE_DIR in record.pathname
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def configure_console() -> None:
-    """INFO-level console logging for our progress lines only (CLI entry points)."""
+    """INFO-level console logging for our progress lines only (CLIs; train_rl(verbose=True))."""
     logging.set_verbosity(logging.INFO)
-    logging.get_absl_handler().addFilter(_QuietDependencies())
+    handler = logging.get_absl_handler()
+    if not any(isinstance(f, _QuietDependencies) for f in handler.filters):
+        handler.addFilter(_QuietDependencies())

@@ -213,7 +213,36 @@ class Policy:
     def action_space(self) -> envs.Space:
         return self.spec.action_space
 
-    def act(self, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
-        """Env actions for raw observations (a batch or a single one)."""
+    def act(
+        self, obs: Any, key: jax.Array | None = None, deterministic: bool = False
+    ) -> jax.Array | np.ndarray | int:
+        """Env actions for raw observations (one, or a batch on leading axes).
+
+        Inside jit (traced observations) it returns a JAX array. Called with host
+        data it runs one compiled program and returns what Gymnasium's `step`
+        takes: a NumPy array, or an int for one Discrete action. `key` may be
+        left out when deterministic.
+        """
+        if key is None:
+            if not deterministic:
+                raise ValueError("act needs a PRNG key to sample; or pass deterministic=True")
+            key = jax.random.PRNGKey(0)
         obs = jnp.asarray(obs)
-        return self.spec.act(self.params, self.obs_rms, obs, key, deterministic)
+        expected = tuple(self.spec.observation_space.shape)
+        if obs.shape[obs.ndim - len(expected) :] != expected:
+            raise ValueError(
+                f"observation shape {obs.shape} does not fit this policy ({self.spec.env_id}): "
+                f"it takes {expected} or a batch (n, *{expected})"
+            )
+        if isinstance(obs, jax.core.Tracer):
+            return self.spec.act(self.params, self.obs_rms, obs, key, deterministic)
+        action = np.asarray(_act(self.spec, self.params, self.obs_rms, obs, key, deterministic))
+        if action.ndim == 0 and isinstance(self.spec.action_space, envs.Discrete):
+            return int(action)
+        return action
+
+
+@functools.partial(jax.jit, static_argnums=(0, 5))
+def _act(spec: PolicySpec, params: Any, obs_rms: RunningMeanStd, obs, key, deterministic: bool):
+    """`spec.act` compiled once per spec and observation shape (host calls of `Policy.act`)."""
+    return spec.act(params, obs_rms, obs, key, deterministic)

@@ -14,6 +14,7 @@ import concurrent.futures
 import contextlib
 import copy
 import datetime
+import difflib
 import json
 import math
 import os
@@ -151,8 +152,14 @@ def _check_resumable(config: ml_collections.ConfigDict, log_dir: str) -> None:
     except (OSError, json.JSONDecodeError) as e:
         raise ValueError(f"cannot resume in {log_dir!r}: {path} is unreadable ({e})") from None
     current = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as saved
-    if saved != current:
-        differing = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    differing = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if differing == ["total_timesteps"] and config.ppo.lr_schedule == "linear":
+        raise ValueError(
+            f"cannot extend the run in {log_dir!r} to total_timesteps={config.total_timesteps}: "
+            "its learning rate decays linearly over the original total_timesteps "
+            f"({saved['total_timesteps']}); use a new --log_dir"
+        )
+    if differing and differing != ["total_timesteps"]:  # a longer run continues
         raise ValueError(
             f"cannot resume in {log_dir!r}: its checkpoints come from another config "
             f"({path} differs in {differing}); use a new --log_dir or the original config"
@@ -176,6 +183,7 @@ def train_rl(
     resume: bool | None = None,
     progress: bool | None = None,
     compilation_cache: str | bool = True,
+    verbose: bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Trains an expert policy, saves policies and rollouts, returns final `rollout_stats`.
@@ -192,8 +200,11 @@ def train_rl(
     keeps compiled programs in `devices.default_compilation_cache_dir()` so a
     second run skips compiling, a path puts them there, False leaves JAX's
     own setting (off unless configured); JAX_ENABLE_COMPILATION_CACHE=false
-    in the environment turns the default off.
+    in the environment turns the default off. `verbose` logs where the run
+    writes, its progress lines and its final stats to stderr.
     """
+    if verbose:
+        configure_console()
     if config is None:
         config = config_lib.load_config_file(DEFAULT_CONFIG)
     config = copy.deepcopy(config)
@@ -209,8 +220,22 @@ def train_rl(
     elif compilation_cache:
         devices.use_compilation_cache(compilation_cache)
     log_dir = log_dir or default_log_dir(config.env_id)
-    with contextlib.ExitStack() as cleanup:  # on every exit: no Orbax/TensorBoard thread lingers
-        return _train_and_save(config, env, mesh, log_dir, resume, progress, cleanup)
+    logging.info("train_rl %s: writing to %s", config.env_id, os.path.abspath(log_dir))
+    try:
+        with contextlib.ExitStack() as cleanup:  # every exit: no Orbax/TensorBoard thread lingers
+            stats = _train_and_save(config, env, mesh, log_dir, resume, progress, cleanup)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"interrupted; the same command (log_dir {os.path.abspath(log_dir)}) resumes "
+            "from the last checkpoint"
+        ) from None
+    logging.info(
+        "outputs in %s (tensorboard --logdir %s; learning curve: %s)",
+        os.path.abspath(log_dir),
+        os.path.abspath(log_dir),
+        os.path.join(os.path.abspath(log_dir), plot.LEARNING_CURVE_FILE),
+    )
+    return stats
 
 
 class _Schedule:
@@ -238,19 +263,31 @@ def _train_and_save(
 ) -> dict[str, Any]:
     """train_rl after validation; everything that must be closed is registered on `cleanup`."""
     run_dirs = layout.run_dirs(log_dir, config.num_seeds)
+    schedule = _Schedule(config)
+    resumed_at = _resume_point(config, log_dir, run_dirs, resume)  # creates nothing
+    if resumed_at == schedule.n_iterations:
+        finished = _finished_stats(log_dir, len(run_dirs))
+        if finished is not None:
+            logging.info("%s is a finished run of this config: its stats, nothing rerun", log_dir)
+            return finished
     stores = [
         checkpoints.TrainCheckpoints(layout.checkpoints_dir(d), config.max_to_keep)
         for d in run_dirs
     ]
     for store in stores:
         cleanup.callback(store.close)
-    resumed_at = _resume_point(config, log_dir, stores, resume)
     if devices.is_writer():
         _prepare_run_dirs(config, log_dir, run_dirs)
     trainer = ppo.make_train(config, env).for_seeds(config.num_seeds)
-    schedule = _Schedule(config)
     plot.preload()  # matplotlib's import, for the learning curve at the end
     start = time.perf_counter()
+    cache = (
+        jax.config.jax_compilation_cache_dir if jax.config.jax_enable_compilation_cache else None
+    )
+    logging.info(
+        "compiling%s",
+        f" (kept in {cache}: the next run of this config skips it)" if cache else "",
+    )
     # Every program compiles at once (XLA compiles each on one core): the chunk and the
     # outputs' programs from shapes alone, while the initial state is computed.
     keys = np.stack(
@@ -272,7 +309,10 @@ def _train_and_save(
     outputs = Outputs(config, env, trainer.policy)
     outputs.prepare(jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), abstract))
     logging.info("compiled in %.1f s", time.perf_counter() - start)
-    loggers = [TrainLogger(d) if devices.is_writer() else None for d in run_dirs]
+    labels = [layout.seed_name(i) if len(run_dirs) > 1 else "" for i in range(len(run_dirs))]
+    resumed_timesteps = 0 if resumed_at is None else resumed_at * schedule.batch
+    loggers = [TrainLogger(d, label, resumed_timesteps) if devices.is_writer() else None
+               for d, label in zip(run_dirs, labels, strict=True)]  # fmt: skip
     for logger in loggers:
         if logger is not None:
             cleanup.callback(logger.close)
@@ -282,10 +322,11 @@ def _train_and_save(
 
 
 def _resume_point(
-    config: ml_collections.ConfigDict, log_dir: str, stores: list, resume: bool | None
+    config: ml_collections.ConfigDict, log_dir: str, run_dirs: list[str], resume: bool | None
 ) -> int | None:
     """The PPO iteration to resume from (None: a fresh run), after checking it may."""
-    latest = [store.latest_iteration() for store in stores]
+    directories = [layout.checkpoints_dir(d) for d in run_dirs]
+    latest = [checkpoints.latest_iteration(d) for d in directories]
     if None in latest and any(x is not None for x in latest):
         raise ValueError(
             f"cannot resume in {log_dir!r}: only some seeds have checkpoints; use a new log_dir"
@@ -296,17 +337,38 @@ def _resume_point(
         if resume is False:
             raise ValueError(f"log_dir {log_dir!r} holds checkpoints; resume or use a new log_dir")
         _check_resumable(config, log_dir)
+        batch = ppo.batch_size(config)
+        if resumed_at > math.ceil(config.total_timesteps / batch):
+            raise ValueError(
+                f"log_dir {log_dir!r} holds a run trained for {resumed_at * batch} timesteps, "
+                f"more than config.total_timesteps={config.total_timesteps}; use a new log_dir"
+            )
     elif resume:
-        raise ValueError(
-            f"resume requested but {stores[0].directory!r} holds no complete checkpoint"
-        )
+        raise ValueError(f"resume requested but {directories[0]!r} holds no complete checkpoint")
     return resumed_at
+
+
+def _finished_stats(log_dir: str, n_seeds: int) -> dict[str, Any] | None:
+    """The stats a finished run wrote (None if it was killed before writing them)."""
+    path = os.path.join(log_dir, layout.STATS_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        stats = json.load(f)
+    return (
+        stats
+        if n_seeds == 1 or set(stats) == {layout.seed_name(i) for i in range(n_seeds)}
+        else None
+    )
 
 
 def _prepare_run_dirs(config: ml_collections.ConfigDict, log_dir: str, run_dirs: list[str]) -> None:
     """Run directories exist, hold no partial files, and say which config made them."""
     os.makedirs(log_dir, exist_ok=True)
     _remove_partial_files(log_dir)
+    for stats_dir in {log_dir, *run_dirs}:  # written again when this run finishes
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(stats_dir, layout.STATS_FILE))
     for i, run_dir in enumerate(run_dirs):
         os.makedirs(run_dir, exist_ok=True)
         _remove_partial_files(run_dir)
@@ -564,7 +626,55 @@ def parse_flags(argv: list[str]) -> list[str]:
             node[name] = None
         else:
             rest.append(arg)
-    return cli.parse_flags(rest)
+    return cli.parse_flags(rest, hint=_config_field_hint)
+
+
+_CONFIG_FILE_ARG = re.compile(r"--config(?:=(.*))?$")
+_CONFIG_FIELD_ARG = re.compile(r"--(?:no)?config\.([\w.]+)(?:=.*)?$")
+
+
+def check_config_args(argv: list[str]) -> list[str]:
+    """argv with `--config` resolved to a file (a bundled config's name works), after
+    checking every `--config.<field>` against it (config_flags' own errors are tracebacks)."""
+    argv = list(argv)
+    path = DEFAULT_CONFIG
+    for i, arg in enumerate(argv):
+        match = _CONFIG_FILE_ARG.match(arg)
+        if match is None:
+            continue
+        given = match.group(1)
+        if given is None:  # `--config <file>`
+            if i + 1 >= len(argv):
+                raise ValueError("--config needs a config file or a bundled config's name")
+            given = argv[i + 1]
+            argv[i + 1] = path = config_lib.resolve_config_file(given)
+        else:
+            path = config_lib.resolve_config_file(given)
+            argv[i] = f"--config={path}"
+    fields = set(config_lib.field_paths(config_lib.load_config_file(path)))
+    for arg in argv:
+        match = _CONFIG_FIELD_ARG.match(arg)
+        if match is None or match.group(1) in fields:
+            continue
+        field = match.group(1)
+        parent, _, name = field.rpartition(".")
+        close = difflib.get_close_matches(field, sorted(fields), n=1)
+        if parent in fields and parent.endswith("env_kwargs"):
+            raise ValueError(
+                f"--config.{field}: config.{parent} of {path} has no field {name!r}; "
+                f"set a new env kwarg in a config file (config.{field} = ...)"
+            )
+        hint = f"; did you mean --config.{close[0]}?" if close else ""
+        raise ValueError(f"--config.{field}: no such config field in {path}{hint}")
+    return argv
+
+
+def _config_field_hint(flag_name: str) -> str:
+    """`--total_timesteps=...` is a config field: say so."""
+    fields = config_lib.field_paths(config_lib.base_config())
+    if flag_name in fields:
+        return f"; did you mean --config.{flag_name}?"
+    return ""
 
 
 def main(argv: list[str]) -> None:
@@ -580,13 +690,13 @@ def main(argv: list[str]) -> None:
     try:
         stats = train_rl(
             args.config,
-            log_dir=args.log_dir or None,
+            log_dir=args.log_dir or default_log_dir(args.config.env_id),
             resume=args.resume,
             progress=args.progress,
             compilation_cache=args.compilation_cache and (args.compilation_cache_dir or True),
             **_none_overrides,
         )
-    except ValueError as e:  # a bad field, file or resume: one line, not a traceback
+    except (ValueError, KeyboardInterrupt) as e:  # a bad field, file or resume; Ctrl-C
         sys.exit(f"train_rl: {e}")
     print(stats)
 
@@ -594,6 +704,10 @@ def main(argv: list[str]) -> None:
 def main_console() -> None:
     """Console entry point (`jaxrl-train-rl`; `python -m jaxrl_expert.train_rl`)."""
     configure_console()
+    try:  # before the flags are defined: config_flags applies overrides as it defines them
+        sys.argv = check_config_args(sys.argv)
+    except ValueError as e:
+        sys.exit(f"{cli.program_name(sys.argv)}: {e}")
     cli.run(main, _define_flags, __doc__, flags_parser=parse_flags)
 
 

@@ -90,6 +90,17 @@ def test_help_exits_0_and_lists_the_flags(name, how, tmp_path):
         ("jaxrl-plot", ["{missing}"], "holds no metrics.jsonl"),
         ("jaxrl-generate", ["--out={tmp}/out", "--n_episodes=1"], "Flag --policy must have"),
         ("jaxrl-render", ["--policy={missing}"], "Flag --out must have"),
+        ("jaxrl-train-rl", ["--config.total_timestep=1000"],
+         "--config.total_timestep: no such config field in"),
+        ("jaxrl-train-rl", ["--config.ppo.n_env=3"], "did you mean --config.ppo.n_envs?"),
+        ("jaxrl-train-rl", ["--total_timesteps=100"],
+         "'total_timesteps'; did you mean --config.total_timesteps?"),
+        ("jaxrl-train-rl", ["--config=pendulm"], "does not exist; bundled configs: acrobot"),
+        ("jaxrl-train-rl", ["--config=pendulm"], "did you mean 'pendulum'?"),
+        ("jaxrl-train-rl", ["--config.env_kwargs.max_speed=4.0"], "has no field 'max_speed'"),
+        ("jaxrl-train-rl", ["--config.ppo.n_envs=abc"], "--config.ppo.n_envs=abc: invalid"),
+        ("jaxrl-train-rl", ["--config=pendulum", "--config.total_timesteps=0"],
+         "config.total_timesteps=0 is invalid; must be an int >= 1"),
     ],
 )  # fmt: skip
 def test_a_users_mistake_ends_in_one_line_not_a_traceback(name, args, message, tmp_path):
@@ -101,6 +112,7 @@ def test_a_users_mistake_ends_in_one_line_not_a_traceback(name, args, message, t
     error = [line for line in lines if message in line]
     assert len(error) == 1, result.stderr[-3000:]
     assert lines.index(error[0]) >= len(lines) - 2  # the last line, or before absl's hint
+    assert len(lines) <= 3, result.stderr[-3000:]
 
 
 def test_generate_without_shard_size_uses_the_api_default(policy_dir, tmp_path):

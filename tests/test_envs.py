@@ -28,6 +28,7 @@ HEAVY_BRAX = {
     "seals/HalfCheetah-v1",
     # ~10 s each; the default run keeps brax/inverted_pendulum and halfcheetah
     "brax/inverted_double_pendulum",
+    "brax/swimmer",
     "brax/reacher",
 }
 

@@ -48,7 +48,13 @@ def check_batched_generation(text: str, steps: int) -> None:
 CHECKS = {"learned_reward": check_learned_reward, "batched_generation": check_batched_generation}
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+# learned_reward (~30 s) runs in the slow suite; its path is tested in test_rewards.py.
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=pytest.mark.slow) if p.stem == "learned_reward" else p
+     for p in NOTEBOOKS],
+    ids=[p.stem for p in NOTEBOOKS],
+)  # fmt: skip
 def test_notebook_executes(path, tmp_path, monkeypatch, repo_dir):
     monkeypatch.setenv("JAXRL_NOTEBOOK_STEPS", str(STEPS))
     monkeypatch.setenv("PYTHONPATH", repo_dir)

@@ -47,6 +47,11 @@ def assert_same_result(a, b):
     np.testing.assert_array_equal(pa.obs_rms.var, pb.obs_rms.var)
     assert sorted(os.listdir(a / "policies")) == sorted(os.listdir(b / "policies"))
     assert sorted(os.listdir(a / "rollouts")) == sorted(os.listdir(b / "rollouts"))
+    # Each timestep logged once, also where a resumed run logged again past its checkpoint.
+    logged = [
+        [json.loads(line)["timesteps"] for line in (d / "metrics.jsonl").open()] for d in (a, b)
+    ]
+    assert logged[0] == logged[1] == sorted(set(logged[0]))
 
 
 def assert_every_file_loads(log_dir):
@@ -116,9 +121,37 @@ def test_resuming_under_another_config_names_the_file_and_fields(uninterrupted, 
         train_rl(log_dir=str(log_dir), **{**OVERRIDES, "n_episodes_eval": 11})
 
 
+def test_a_finished_run_extends_to_a_longer_total_and_reruns_without_training(
+    uninterrupted, tmp_path
+):
+    log_dir = tmp_path / "run"
+    train_rl(log_dir=str(log_dir), **{**OVERRIDES, "total_timesteps": 30720})
+    train_rl(log_dir=str(log_dir), **OVERRIDES)  # the extra iterations only
+    assert_same_result(uninterrupted, log_dir)
+    final = log_dir / "policies" / "final" / "metadata.json"
+    written = final.stat().st_mtime_ns
+    stats = train_rl(log_dir=str(log_dir), **OVERRIDES)  # finished: its stats, nothing rerun
+    assert stats == json.loads((log_dir / "stats.json").read_text())
+    assert final.stat().st_mtime_ns == written
+
+
+def test_a_run_with_a_linear_schedule_cannot_be_extended(uninterrupted, tmp_path):
+    log_dir = tmp_path / "run"
+    shutil.copytree(uninterrupted, log_dir)
+    saved = json.loads((log_dir / "config.json").read_text())
+    saved["ppo"]["lr_schedule"] = "linear"
+    (log_dir / "config.json").write_text(json.dumps(saved))
+    longer = {**OVERRIDES, "total_timesteps": 81920, "ppo": {"lr_schedule": "linear"}}
+    with pytest.raises(
+        ValueError, match=r"decays linearly over the original total_timesteps \(61440\)"
+    ):
+        train_rl(log_dir=str(log_dir), **longer)
+
+
 def test_resume_requested_without_checkpoints_fails(tmp_path):
     with pytest.raises(ValueError, match=r"resume requested but .*checkpoints.* no complete"):
-        train_rl(log_dir=str(tmp_path), resume=True, **OVERRIDES)
+        train_rl(log_dir=str(tmp_path / "run"), resume=True, **OVERRIDES)
+    assert not (tmp_path / "run").exists()  # a refused run leaves no directory behind
 
 
 def test_divergence_stops_training_naming_the_iteration_and_saves_nothing(tmp_path):

@@ -221,3 +221,25 @@ def test_warm_start_from_another_envs_policy_fails_naming_the_mismatch(default_c
             env_id="Pendulum-v1",
             agent_path=str(log_dir / "policies" / "final"),
         )
+
+
+def test_a_loaded_expert_drives_a_gymnasium_cartpole_with_plain_act_calls(default_cli_run):
+    import gymnasium
+
+    log_dir, _ = default_cli_run
+    policy = load_policy(str(log_dir / "policies" / "final"))
+    env = gymnasium.make("CartPole-v1")  # seals' CartPole-v0 shares its dynamics
+    obs, _ = env.reset(seed=0)
+    total, done = 0.0, False
+    while not done:
+        action = policy.act(obs, deterministic=True)  # no key, no conversion
+        assert isinstance(action, int)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total, done = total + reward, terminated or truncated
+    assert total >= 400
+    batch = policy.act(np.stack([obs, obs]), jax.random.PRNGKey(0))
+    assert isinstance(batch, np.ndarray) and batch.shape == (2,)
+    with pytest.raises(ValueError, match=r"observation shape \(3,\) .* it takes \(4,\)"):
+        policy.act(np.zeros(3), deterministic=True)
+    with pytest.raises(ValueError, match="needs a PRNG key"):
+        policy.act(obs)
