@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from jaxrl_expert import layout
 from jaxrl_expert.atomic_files import read_versioned_json, write_json
 from jaxrl_expert.policy import FORMAT_VERSION, Policy, PolicySpec
 
@@ -81,9 +82,26 @@ def read_metadata(path: str) -> dict[str, Any]:
     return read_versioned_json(os.path.join(path, METADATA_FILE), FORMAT_VERSION, "policy metadata")
 
 
-def load_policy(path: str) -> Policy:
-    """Rebuilds a saved policy from its directory alone."""
+def resolve_policy_dir(path: str) -> str:
+    """A policy directory, or a train_rl run directory's `policies/final/`."""
     path = os.path.abspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"policy directory {path!r} does not exist (no such directory)")
+    if os.path.isfile(os.path.join(path, METADATA_FILE)):
+        return path
+    final = layout.policy_dir(path, layout.FINAL)
+    if os.path.isfile(os.path.join(final, METADATA_FILE)):
+        return final
+    seeds = layout.existing_seed_dirs(path)
+    if seeds:
+        first = layout.policy_dir(next(iter(seeds.values())), layout.FINAL)
+        raise ValueError(f"{path!r} is a multi-seed run; pass one seed's policy, e.g. {first!r}")
+    return path  # read_metadata names the missing metadata.json
+
+
+def load_policy(path: str) -> Policy:
+    """Rebuilds a saved policy from its directory alone (or a run's `policies/final/`)."""
+    path = resolve_policy_dir(path)
     metadata = read_metadata(path)
     try:
         spec = PolicySpec.from_json(metadata)

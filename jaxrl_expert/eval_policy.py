@@ -33,7 +33,9 @@ def evaluate_policy(
 def _define_flags(module_name: str) -> None:
     """The command's flags, with evaluate_policy's defaults (defined by `cli.run` only)."""
     main = {"module_name": module_name}
-    flags.DEFINE_string("policy", None, "policy directory (policies/<step>/ or final/)", **main)
+    flags.DEFINE_string(
+        "policy", None, "policy directory (policies/<step>/ or final/), or a run directory", **main
+    )
     flags.DEFINE_integer("n_episodes", 50, "episodes to play, one per parallel env", **main)
     flags.DEFINE_integer("seed", 0, "seed of env resets and action sampling", **main)
     flags.DEFINE_bool("deterministic", False, "act with the policy's mode", **main)

@@ -226,7 +226,9 @@ def render_policy(
 def _define_flags(module_name: str) -> None:
     """The command's flags, with render_policy's defaults (defined by `cli.run` only)."""
     main = {"module_name": module_name}
-    flags.DEFINE_string("policy", None, "policy directory (policies/<step>/ or final/)", **main)
+    flags.DEFINE_string(
+        "policy", None, "policy directory (policies/<step>/ or final/), or a run directory", **main
+    )
     flags.DEFINE_string(
         "out", None, "file to write: .html for Brax envs, .gif for classic control", **main
     )

@@ -133,7 +133,8 @@ def test_train_rl_writes_its_learning_curve(run):
 
 def test_plot_cli_overlays_runs_into_learning_curves_png(run, cli_run, repo_dir, tmp_path):
     _cli(repo_dir, ["jaxrl_expert.plot", str(run[0]), str(cli_run[0])], cwd=tmp_path)
-    with Image.open(tmp_path / "learning_curves.png") as image:
+    shared = os.path.commonpath([run[0], cli_run[0]])  # next to the runs, not in the cwd
+    with Image.open(os.path.join(shared, "learning_curves.png")) as image:
         assert image.format == "PNG" and image.size == (800, 500)
 
 
@@ -146,9 +147,12 @@ def test_plot_draws_each_seed_and_the_learned_return_when_it_differs(run, tmp_pa
         (tmp_path / f"seed_{seed}" / METRICS_FILE).write_text(text)
     runs = plot.find_runs(str(tmp_path))
     assert runs == [str(tmp_path / "seed_0"), str(tmp_path / "seed_1")]
-    figure = plot.draw([(os.path.basename(r), read_metrics(r)) for r in runs])
-    labels = [line.get_label() for line in figure.axes[0].lines]
-    assert labels == ["seed_0: ground truth", "seed_1: ground truth", "seed_1: learned reward"]
+    figure = plot.draw([(os.path.basename(r), read_metrics(r)) for r in runs], "CartPole-v1")
+    true_panel, learned_panel = figure.axes  # the learned return on its own scale
+    assert [line.get_label() for line in true_panel.lines] == ["seed_0", "seed_1"]
+    assert [line.get_label() for line in learned_panel.lines] == ["seed_1"]
+    assert figure.get_suptitle() == "CartPole-v1"
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["seed_0", "seed_1"]
     with pytest.raises(ValueError, match=r"out='curve\.xyz'.*allowed"):
         plot.save(figure, "curve.xyz")
     with pytest.raises(ValueError, match=r"log_dir=.*no metrics\.jsonl"):
