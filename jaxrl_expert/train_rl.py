@@ -487,19 +487,25 @@ def _train_chunks(
 
 
 class _Writer:
-    """Runs saves in order on one thread (or inline); `close` waits and re-raises."""
+    """Runs saves in order on one thread (or inline); `close` waits and re-raises.
 
-    def __init__(self, inline: bool) -> None:
+    At most `max_pending` saves wait: when files are slower than training, the
+    host loop waits for them rather than piling up states in memory.
+    """
+
+    def __init__(self, inline: bool, max_pending: int = 6) -> None:
         self._pool = None if inline else concurrent.futures.ThreadPoolExecutor(max_workers=1)
         self._futures: list[concurrent.futures.Future] = []
+        self._max_pending = max_pending
 
     def submit(self, fn: Any, *args: Any) -> None:
         if self._pool is None:
             fn(*args)
             return
-        for future in [f for f in self._futures if f.done()]:
-            future.result()  # a failed save stops the run at the next one
-            self._futures.remove(future)
+        while self._futures and (
+            self._futures[0].done() or len(self._futures) >= self._max_pending
+        ):
+            self._futures.pop(0).result()  # a failed save stops the run here
         self._futures.append(self._pool.submit(fn, *args))
 
     def close(self) -> None:

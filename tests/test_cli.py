@@ -157,3 +157,10 @@ def test_every_benchmark_script_imports(repo_dir, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "ok", result.stdout[-3000:]
+
+
+def test_eval_policy_takes_a_run_directory_for_its_final_policy(policy_dir, tmp_path):
+    run_dir = policy_dir.parent.parent
+    result = _run([_script("jaxrl-eval-policy"), f"--policy={run_dir}", "--n_episodes=2"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["n_traj"] == 2

@@ -237,3 +237,27 @@ def test_package_never_unpickles_evals_or_execs(repo_dir):
             if forbidden.search(line):
                 offenders.append(f"{path}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_ctrl_c_ends_in_one_line_saying_how_to_resume(repo_dir, tmp_path):
+    log_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "jaxrl_expert.train_rl", f"--log_dir={log_dir}",
+               "--config.env_id=CartPole-v1", "--config.total_timesteps=100000000",
+               "--config.ppo.n_envs=4", "--config.ppo.n_steps=16", "--config.ppo.batch_size=64",
+               "--config.ppo.n_epochs=1", "--config.checkpoint_interval=640",
+               "--config.policy_save_interval=0", "--config.log_interval=1000"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=repo_dir, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    checkpoints = log_dir / "checkpoints"
+    deadline = time.monotonic() + 120
+    while not (checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"train_rl: interrupted; the same command (log_dir {log_dir}) resumes from the last "
+        "checkpoint"
+    )
