@@ -136,14 +136,14 @@ def check_warm_start(agent_path: str, spec: PolicySpec) -> None:
 
 
 def latest_iteration(directory: str) -> int | None:
-    """The newest complete TrainState checkpoint in `directory`; creates nothing."""
+    """The newest complete TrainState checkpoint in `directory`.
+
+    Reads the directory only: it creates nothing, and (unlike a CheckpointManager)
+    holds no barrier between processes, which may find the directory in different states.
+    """
     if not os.path.isdir(directory):
         return None
-    store = TrainCheckpoints(directory, max_to_keep=1)
-    try:
-        return store.latest_iteration()
-    finally:
-        store.close()
+    return max(ocp.utils.checkpoint_steps(directory), default=None)
 
 
 class TrainCheckpoints:

@@ -106,8 +106,8 @@ def test_read_metrics_keeps_the_last_duplicate_and_skips_a_cut_last_line(tmp_pat
     (tmp_path / METRICS_FILE).write_text(text)
     got = read_metrics(str(tmp_path))
     assert [(r["timesteps"], r["v"]) for r in got] == [(100, 1), (200, 4), (300, 3)]
-    # A resumed run's logger cuts the partial line before appending.
-    logger = TrainLogger(str(tmp_path))
+    # A run resumed at timestep 200 cuts the partial line and the records after 200.
+    logger = TrainLogger(str(tmp_path), resumed_timesteps=200)
     summary = {name: 0.0 for name in ("episode_return_mean", "true_episode_return_mean",
                "episode_length_mean", "policy_loss", "value_loss", "entropy", "approx_kl",
                "clip_fraction")}  # fmt: skip
@@ -115,6 +115,7 @@ def test_read_metrics_keeps_the_last_duplicate_and_skips_a_cut_last_line(tmp_pat
     logger.close()
     got = read_metrics(str(tmp_path))
     assert [r["timesteps"] for r in got] == [100, 200, 300]
+    assert len((tmp_path / METRICS_FILE).read_text().splitlines()) == 4  # 100, 200, 200, 300
     assert got[-1]["episode_return_mean"] is None  # NaN (no episode ended) is written as null
 
 
