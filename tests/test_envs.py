@@ -68,6 +68,7 @@ def test_every_env_resets_and_steps_under_jit_and_vmap(env_id):
     assert np.all(np.asarray(state.episode_length) >= 1)
 
 
+@pytest.mark.slow  # ~18 s of compile; brax/inverted_pendulum runs by default
 def test_brax_halfcheetah_resets_and_steps():
     env = envs.make("brax/halfcheetah", backend="spring")  # the cheapest pipeline to compile
     state = _reset_and_step(env, n_steps=2)

@@ -48,10 +48,11 @@ def check_batched_generation(text: str, steps: int) -> None:
 CHECKS = {"learned_reward": check_learned_reward, "batched_generation": check_batched_generation}
 
 
-# learned_reward (~30 s) runs in the slow suite; its path is tested in test_rewards.py.
+# quickstart runs by default; the others (~15-30 s each) in the slow suite, their
+# paths tested in test_rewards.py, test_generate.py and test_scale.py.
 @pytest.mark.parametrize(
     "path",
-    [pytest.param(p, marks=pytest.mark.slow) if p.stem == "learned_reward" else p
+    [p if p.stem == "quickstart" else pytest.param(p, marks=pytest.mark.slow)
      for p in NOTEBOOKS],
     ids=[p.stem for p in NOTEBOOKS],
 )  # fmt: skip

@@ -262,6 +262,7 @@ def fit_reward_to_ground_truth(tmp_path):
     return str(tmp_path / "fitted")
 
 
+@pytest.mark.slow  # ~30 s; the learned-reward training path is tested above
 def test_policy_trained_on_a_fitted_reward_net_solves_seals_cartpole(tmp_path):
     path = fit_reward_to_ground_truth(tmp_path)
     stats = train_rl(log_dir=str(tmp_path / "run"), reward_type="RewardNet_unnormalized",
