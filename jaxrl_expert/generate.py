@@ -181,6 +181,14 @@ def _resumed_manifest(
     manifest = _new_manifest(request, policy_dir, metadata)
     old = _read_manifest(out_dir)
     if old is None:
+        others = sorted(os.listdir(out_dir)) if os.path.isdir(out_dir) else []
+        others = [name for name in others if not name.startswith(".tmp-")]
+        if others:
+            raise ValueError(
+                f"out={out_dir!r} holds other files ({', '.join(others[:3])}"
+                f"{', ...' if len(others) > 3 else ''}) and no {MANIFEST_FILE}; "
+                "use a new or empty directory"
+            )
         return manifest
     theirs = {**old.get("request", {}), "policy": old.get("policy")}
     ours = {**request, "policy": policy_dir}

@@ -583,7 +583,13 @@ def _define_flags(module_name: str) -> None:
     is the run's output directory (default output/train_rl/<env>/<timestamp>).
     """
     main = {"module_name": module_name}
-    help_text = "ml_collections config file; override fields with --config.<field>="
+    log_dir = flags.FLAGS["log_dir"]  # absl.logging's flag, also the run's output directory
+    log_dir.help = "the run's output directory (default output/train_rl/<env>/<timestamp>)"
+    flags.FLAGS.register_flag_by_module(module_name, log_dir)  # listed in --helpshort
+    help_text = (
+        "ml_collections config file or a bundled config's name (e.g. pendulum); override "
+        "fields with --config.<field>=value (fields: README, Config fields)"
+    )
     config = config_flags.DEFINE_config_file("config", DEFAULT_CONFIG, help_text)
     flags.FLAGS.register_flag_by_module(module_name, flags.FLAGS[config.name])  # listed in --help
     flags.DEFINE_bool(

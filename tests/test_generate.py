@@ -173,6 +173,15 @@ def test_bad_arguments_fail_before_any_compile(run_dir, tmp_path, monkeypatch, k
     assert not (tmp_path / "out").exists()
 
 
+def test_a_directory_holding_other_files_is_refused(run_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(generate_lib, "_PROGRAMS", {})
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"holds other files \(notes\.txt\) and no manifest"):
+        generate(str(run_dir), str(tmp_path / "out"), n_episodes=1)
+    assert os.listdir(tmp_path / "out") == ["notes.txt"]
+
+
 def test_policy_that_is_no_policy_or_run_fails_naming_it(tmp_path):
     with pytest.raises(ValueError, match=r"policy='.*nothing' is invalid"):
         generate(str(tmp_path / "nothing"), str(tmp_path / "out"), n_episodes=1)
