@@ -67,9 +67,8 @@ def field_paths(config: ml_collections.ConfigDict, prefix: str = "") -> list[str
 
 
 def load_config_file(path: str) -> ml_collections.ConfigDict:
-    """`get_config()` of an ml_collections config file."""
-    if not os.path.exists(path):
-        raise ValueError(f"config file {path!r} does not exist")
+    """`get_config()` of an ml_collections config file (or a bundled config's name)."""
+    path = resolve_config_file(path)
     spec = importlib.util.spec_from_file_location("jaxrl_expert_config", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -166,6 +166,18 @@ def _classic_family(env_id: str) -> tuple[Callable[[np.ndarray, Any], Image.Imag
     raise ValueError(f"env_id={env_id!r} has no renderer; allowed: Brax envs and {list(_CLASSIC)}")
 
 
+_NETWORK_NOTE = (
+    '<p style="font-family: sans-serif">Brax\'s viewer: its scripts load from unpkg.com and '
+    "cdn.jsdelivr.net, so this page needs the network when opened.</p>"
+)
+
+
+def _caption(image: Image.Image, step: int, episode_return: float) -> Image.Image:
+    """The frame with its step and the return so far in the top-left corner."""
+    ImageDraw.Draw(image).text((8, 6), f"step {step}  return {episode_return:.1f}", fill="black")
+    return image
+
+
 def _check_extension(out: str, extension: str, env_id: str) -> None:
     if not out.lower().endswith(extension):
         raise ValueError(
@@ -205,13 +217,21 @@ def render_policy(
         )
         n_frames = len(states.x.pos)
         frames = [jax.tree.map(lambda x, i=i: x[i], states) for i in range(n_frames)]
-        page = html.render(backend.viewer_system(), frames)
+        page = html.render(backend.viewer_system(), frames).replace(
+            "<body>", f"<body>\n{_NETWORK_NOTE}", 1
+        )
         write_atomic(out, lambda f: f.write(page.encode()))
     else:
         draw_frame, fps = _classic_family(env_id)
         _check_extension(out, ".gif", env_id)
-        observations, episode_return = play_episode(env.env, act, key, max_steps, lambda s: s.obs)
-        images = [draw_frame(obs, backend.params) for obs in observations]
+        (observations, rewards), episode_return = play_episode(
+            env.env, act, key, max_steps, lambda s: (s.obs, s.reward)
+        )
+        returns = np.cumsum(rewards[1:])  # after each step (the first frame is the reset)
+        images = [
+            _caption(draw_frame(obs, backend.params), t, returns[t - 1] if t else 0.0)
+            for t, obs in enumerate(observations)
+        ]
         n_frames = len(images)
         write_atomic(
             out,

@@ -186,6 +186,9 @@ def test_render_cli_writes_a_cartpole_gif(run, repo_dir, tmp_path):
             frames.append(np.asarray(gif.convert("RGB")))
     assert all(len(np.unique(f.reshape(-1, 3), axis=0)) > 2 for f in frames)
     assert not np.array_equal(frames[0], frames[1])  # the pole moved
+    # The caption (step and return) in the top-left corner changes between frames.
+    corners = [f[:20, :200] for f in frames]
+    assert all((c < 128).any() for c in corners) and not np.array_equal(*corners)
 
 
 def test_render_rejects_a_video_format_the_env_cannot_make(run, tmp_path):
@@ -213,6 +216,7 @@ def test_brax_render_writes_brax_html_viewer(tmp_path):
     result = render_policy(str(tmp_path / "p"), str(tmp_path / "ip.html"), max_steps=15)
     page = (tmp_path / "ip.html").read_text()
     assert "<title>Brax visualizer</title>" in page and 'id="brax-viewer"' in page
+    assert "this page needs the network when opened" in page
     encoded = re.search(r'var system = "([^"]+)"', page).group(1)
     system = json.loads(zlib.decompress(base64.b64decode(encoded)))
     assert 1 <= result["episode_length"] <= 15
