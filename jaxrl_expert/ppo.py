@@ -112,7 +112,10 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
             return jnp.asarray(ppo.learning_rate, jnp.float32)
         # SB3: lr * progress_remaining, with progress measured after each rollout.
         iteration = count // updates_per_iteration + 1
-        remaining = 1.0 - iteration * batch_size(config) / config.total_timesteps
+        # In float32: an int32 step count times the batch overflows past 2**31 timesteps
+        # (the product of two exact float32 integers rounds as its int32 value would).
+        steps = iteration.astype(jnp.float32) * batch_size(config)
+        remaining = 1.0 - steps / float(config.total_timesteps)
         return ppo.learning_rate * jnp.maximum(remaining, 0.0)
 
     adam = optax.adam(learning_rate, eps=1e-5)  # SB3's Adam epsilon

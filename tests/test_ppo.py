@@ -232,3 +232,19 @@ def test_brax_options_learn_inverted_pendulum_deterministically():
     dist, _ = trainer.policy.apply(a.params, a.obs_rms, a.env_state.obs)
     sent = trainer.policy.env_action(dist, dist.sample(jax.random.PRNGKey(1)))
     assert float(jnp.max(jnp.abs(sent))) <= 1.0
+
+
+def test_linear_schedule_beyond_two_billion_timesteps_compiles_and_decays():
+    config = config_lib.base_config()
+    config_lib.apply_overrides(
+        config, {"total_timesteps": 3_000_000_000, "ppo": {"lr_schedule": "linear"}}
+    )
+    config_lib.validate(config)
+    optimizer = ppo.make_optimizer(config)
+    params = {"w": jnp.ones(3)}
+    update = jax.jit(optimizer.update)
+    updates, _ = update({"w": jnp.ones(3)}, optimizer.init(params), params)
+    # Adam's first step moves each parameter by the learning rate.
+    step = float(-updates["w"][0])
+    expected = config.ppo.learning_rate * (1 - ppo.batch_size(config) / 3_000_000_000)
+    assert step == pytest.approx(expected, rel=1e-4)
