@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import pickle  # only to WRITE the infos array imitation expects; nothing here unpickles
 import zipfile
+import zlib
 from collections.abc import Callable
 from typing import IO
 
@@ -292,11 +293,29 @@ def load(path: str) -> list[Trajectory]:
             if missing:
                 raise ValueError(f"rollout file {path!r} lacks arrays {missing}")
             arrays = {k: data[k] for k in NPZ_KEYS}
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise ValueError(f"rollout file {path!r} is unreadable or truncated: {e}") from None
-    n = len(arrays["terminal"])
-    if len(arrays["indices"]) != n - 1 or len(arrays["obs"]) != len(arrays["acts"]) + n:
-        raise ValueError(f"rollout file {path!r} has inconsistent array lengths")
+    except ValueError as e:  # e.g. an object array, which would need unpickling
+        raise ValueError(f"rollout file {path!r} cannot be read without unpickling: {e}") from None
+    except (TypeError, MemoryError) as e:  # not an npz (a bare .npy), or a header's huge shape
+        raise ValueError(f"rollout file {path!r} is not a rollout npz: {e!r}") from None
+    n, indices = len(arrays["terminal"]), arrays["indices"]
+    lengths = {k: len(arrays[k]) for k in ("obs", "acts", "rews")}
+    if (
+        len(indices) != n - 1
+        or lengths["obs"] != lengths["acts"] + n
+        or lengths["rews"] != lengths["acts"]
+    ):
+        raise ValueError(
+            f"rollout file {path!r} has inconsistent array lengths: {lengths}, "
+            f"{n} trajectories, {len(indices)} indices"
+        )
+    bounds = np.concatenate([[0], indices, [lengths["acts"]]])
+    if n and np.any(np.diff(bounds) < 1):
+        raise ValueError(
+            f"rollout file {path!r} has indices that do not split its {lengths['acts']} steps "
+            "into non-empty trajectories in order"
+        )
     return split_arrays(arrays)
 
 

@@ -155,6 +155,30 @@ def test_truncated_npz_fails_naming_the_file(tmp_path, policy_sample):
         rollouts.load(str(path))
 
 
+def _npz(path, **arrays):
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return str(path)
+
+
+def test_damaged_or_inconsistent_rollout_files_fail_naming_the_file(tmp_path):
+    good = {"obs": np.zeros((5, 2)), "acts": np.zeros(3), "rews": np.zeros(3),
+            "terminal": np.ones(2, bool), "indices": np.array([1])}  # fmt: skip
+    assert [len(t.acts) for t in rollouts.load(_npz(tmp_path / "good.npz", **good))] == [1, 2]
+    cases = {
+        "short_rews.npz": ({**good, "rews": np.zeros(2)}, r"inconsistent array lengths"),
+        "bad_indices.npz": ({**good, "indices": np.array([4])}, r"do not split"),
+        "objects.npz": ({**good, "acts": np.array([{}] * 3, dtype=object)}, r"unpickling"),
+    }
+    for name, (arrays, message) in cases.items():
+        with pytest.raises(ValueError, match=rf"{name}.*{message}"):
+            rollouts.load(_npz(tmp_path / name, **arrays))
+    np.save(tmp_path / "bare.npy", np.zeros(3))
+    (tmp_path / "bare.npy").rename(tmp_path / "bare.npz")
+    with pytest.raises(ValueError, match=r"bare\.npz.* not a rollout npz"):
+        rollouts.load(str(tmp_path / "bare.npz"))
+
+
 def test_policy_round_trip_is_exact_and_applies_normalization(tmp_path):
     config = config_lib.base_config()
     config_lib.apply_overrides(
