@@ -1,9 +1,12 @@
-"""Files appear whole or not at all (write to a temporary name, then rename); versioned JSON."""
+"""Files appear whole or not at all (write to a temporary name, then rename); versioned
+JSON; a lock that keeps a second writer out of a directory."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Callable
 from typing import IO, Any
@@ -55,3 +58,59 @@ def read_versioned_json(path: str | os.PathLike, version: int, what: str) -> dic
             f"{version}"
         )
     return data
+
+
+class DirectoryLock:
+    """`{directory}/.lock` while one process writes there: a second writer is refused.
+
+    The file holds the holder's host and pid; a lock whose holder is gone (same
+    host, no such process: a killed run) is taken over.
+    """
+
+    def __init__(self, directory: str, what: str) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.path = os.path.join(directory, ".lock")
+        me = {"host": socket.gethostname(), "pid": os.getpid()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = _lock_holder(self.path)
+                if holder is not None and _alive(holder, me["host"]):
+                    raise ValueError(
+                        f"{what} {directory!r} is in use by process {holder.get('pid')} on "
+                        f"{holder.get('host')}; wait for it or use another directory (if no such "
+                        f"run is going on, delete {self.path})"
+                    ) from None
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.path)  # stale: its holder was killed
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            return
+        raise ValueError(f"{what} {directory!r}: could not take {self.path}; try again")
+
+    def release(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path)
+
+
+def _lock_holder(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path) as f:
+            holder = json.load(f)
+    except (OSError, ValueError):
+        return None  # unreadable: a holder killed while writing it
+    return holder if isinstance(holder, dict) else None
+
+
+def _alive(holder: dict[str, Any], host: str) -> bool:
+    if holder.get("host") != host:
+        return True  # another machine's process: cannot be checked from here
+    try:
+        os.kill(int(holder.get("pid", -1)), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, TypeError, OverflowError):
+        return True
+    return True

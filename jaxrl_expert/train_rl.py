@@ -32,7 +32,7 @@ from ml_collections import config_flags
 
 from jaxrl_expert import checkpoints, cli, devices, envs, layout, plot, ppo, rollouts
 from jaxrl_expert import config as config_lib
-from jaxrl_expert.atomic_files import write_json
+from jaxrl_expert.atomic_files import DirectoryLock, write_json
 from jaxrl_expert.envs.wrappers import RewardSwap
 from jaxrl_expert.logging import ProgressBar, TrainLogger, configure_console, summarize
 from jaxrl_expert.policy import Policy, PolicySpec
@@ -264,12 +264,17 @@ def _train_and_save(
     """train_rl after validation; everything that must be closed is registered on `cleanup`."""
     run_dirs = layout.run_dirs(log_dir, config.num_seeds)
     schedule = _Schedule(config)
+    locked = devices.is_writer() and os.path.isdir(log_dir)  # another writer there: refused
+    if locked:
+        cleanup.callback(DirectoryLock(log_dir, "log_dir").release)
     resumed_at = _resume_point(config, log_dir, run_dirs, resume)  # creates nothing
     if resumed_at == schedule.n_iterations:
         finished = _finished_stats(log_dir, len(run_dirs))
         if finished is not None:
             logging.info("%s is a finished run of this config: its stats, nothing rerun", log_dir)
             return finished
+    if devices.is_writer() and not locked:  # a new directory: locked once the checks pass
+        cleanup.callback(DirectoryLock(log_dir, "log_dir").release)
     stores = [
         checkpoints.TrainCheckpoints(layout.checkpoints_dir(d), config.max_to_keep)
         for d in run_dirs

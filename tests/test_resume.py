@@ -18,6 +18,7 @@ import optax
 import pytest
 
 from jaxrl_expert import load_policy, rollouts
+from jaxrl_expert.atomic_files import DirectoryLock
 from jaxrl_expert.train_rl import train_rl
 
 # seals/CartPole-v0 (the default config), shortened; saves and checkpoints often.
@@ -261,3 +262,36 @@ def test_ctrl_c_ends_in_one_line_saying_how_to_resume(repo_dir, tmp_path):
         f"train_rl: interrupted; the same command (log_dir {log_dir}) resumes from the last "
         "checkpoint"
     )
+
+
+def test_a_second_run_in_a_busy_log_dir_is_refused_and_a_dead_holders_lock_is_taken_over(
+    repo_dir, tmp_path
+):
+    log_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "jaxrl_expert.train_rl", f"--log_dir={log_dir}",
+               "--config.env_id=CartPole-v1", "--config.total_timesteps=100000000",
+               "--config.ppo.n_envs=4", "--config.ppo.n_steps=16", "--config.ppo.batch_size=64",
+               "--config.ppo.n_epochs=1", "--config.checkpoint_interval=640",
+               "--config.policy_save_interval=0", "--config.log_interval=1000"]  # fmt: skip
+    first = subprocess.Popen(command, cwd=repo_dir, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (log_dir / ".lock").exists():
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        while not (log_dir / "checkpoints").is_dir():  # refused for the lock, not the config
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        second = subprocess.run([*command, "--config.seed=1"], cwd=repo_dir,
+                                capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert second.returncode == 1
+        assert (
+            second.stderr.strip()
+            .splitlines()[-1]
+            .startswith(f"train_rl: log_dir '{log_dir}' is in use by process {first.pid} on ")
+        )
+    finally:
+        first.kill()
+        first.wait()
+    DirectoryLock(str(log_dir), "log_dir").release()  # the killed holder's lock is stale
