@@ -105,7 +105,7 @@ def load_policy(path: str) -> Policy:
     metadata = read_metadata(path)
     try:
         spec = PolicySpec.from_json(metadata)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ValueError(f"policy metadata under {path!r} is incomplete: {e!r}") from None
     target = jax.eval_shape(
         lambda: {"params": spec.init_params(jax.random.PRNGKey(0)), "obs_rms": spec.init_obs_rms()}
@@ -114,6 +114,15 @@ def load_policy(path: str) -> Policy:
         arrays = restore_arrays(path, target)
     except (ValueError, FileNotFoundError, KeyError) as e:
         raise ValueError(f"policy arrays under {path!r} do not match its metadata: {e}") from None
+    expected = jax.tree_util.tree_flatten_with_path(target)[0]
+    found = jax.tree.leaves(arrays)
+    for (where, want), got in zip(expected, found, strict=True):
+        if tuple(got.shape) != tuple(want.shape):  # e.g. metadata.json edited after the save
+            raise ValueError(
+                f"policy arrays under {path!r} do not match its metadata: "
+                f"{jax.tree_util.keystr(where)} is {tuple(got.shape)}, the metadata says "
+                f"{tuple(want.shape)}"
+            )
     return Policy(spec, arrays["params"], arrays["obs_rms"])
 
 
@@ -121,7 +130,7 @@ def check_warm_start(agent_path: str, spec: PolicySpec) -> None:
     """The policy at agent_path must fit this config's env and network."""
     try:
         saved = PolicySpec.from_json(read_metadata(agent_path))
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"config.agent_path={agent_path!r}: incomplete metadata ({e!r})") from None
     except ValueError as e:
         raise ValueError(f"config.agent_path={agent_path!r}: {e}") from None

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -267,3 +268,19 @@ def test_a_loaded_expert_drives_a_gymnasium_cartpole_with_plain_act_calls(defaul
         policy.act(np.zeros(3), deterministic=True)
     with pytest.raises(ValueError, match="needs a PRNG key"):
         policy.act(obs)
+
+
+def test_a_policy_whose_metadata_was_edited_fails_to_load_naming_the_array(
+    default_cli_run, tmp_path
+):
+    log_dir, _ = default_cli_run
+    shutil.copytree(log_dir / "policies" / "final", tmp_path / "p")
+    metadata = json.loads((tmp_path / "p" / "metadata.json").read_text())
+    metadata["network"]["pi_sizes"] = [32, 32]
+    (tmp_path / "p" / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ValueError, match=r"do not match its metadata: .*is \(64,\), the metadata"):
+        load_policy(str(tmp_path / "p"))
+    metadata["observation_space"] = [1, 2]
+    (tmp_path / "p" / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ValueError, match=r"policy metadata under .* is incomplete"):
+        load_policy(str(tmp_path / "p"))
