@@ -350,7 +350,28 @@ def _resume_point(
             )
     elif resume:
         raise ValueError(f"resume requested but {directories[0]!r} holds no complete checkpoint")
+    elif os.path.exists(os.path.join(log_dir, layout.CONFIG_FILE)):
+        _check_same_config(config, log_dir)  # a run killed before its first checkpoint
     return resumed_at
+
+
+def _check_same_config(config: ml_collections.ConfigDict, log_dir: str) -> None:
+    """A fresh start may replace the files of a run of the same config only."""
+    path = os.path.join(log_dir, layout.CONFIG_FILE)
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return  # unreadable: nothing to compare
+    if not isinstance(saved, dict):
+        return
+    current = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as saved
+    differing = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if differing:
+        raise ValueError(
+            f"log_dir {log_dir!r} holds the files of a run of another config that made no "
+            f"checkpoint ({path} differs in {differing}); use a new --log_dir"
+        )
 
 
 def _finished_stats(log_dir: str, n_seeds: int) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ import numpy as np
 import optax
 import pytest
 
+from jaxrl_expert import config as config_lib
 from jaxrl_expert import load_policy, rollouts
 from jaxrl_expert.atomic_files import DirectoryLock
 from jaxrl_expert.train_rl import train_rl
@@ -147,6 +148,14 @@ def test_a_run_with_a_linear_schedule_cannot_be_extended(uninterrupted, tmp_path
         ValueError, match=r"decays linearly over the original total_timesteps \(61440\)"
     ):
         train_rl(log_dir=str(log_dir), **longer)
+
+
+def test_a_fresh_start_beside_another_configs_files_is_refused(tmp_path):
+    config = config_lib.load_config_file("seals_cartpole")
+    config_lib.apply_overrides(config, {**OVERRIDES, "seed": 5})
+    (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))  # killed, no checkpoint
+    with pytest.raises(ValueError, match=r"another config that made no checkpoint .*\['seed'\]"):
+        train_rl(log_dir=str(tmp_path), **OVERRIDES)
 
 
 def test_resume_requested_without_checkpoints_fails(tmp_path):
