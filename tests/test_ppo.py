@@ -169,6 +169,7 @@ def test_segment_gae_bootstraps_each_unroll_with_its_own_next_value():
         np.testing.assert_allclose(returns[u], expected + values[u], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # ~14 s of Brax compile; the formulas are tested above, bounds in test_envs
 def test_brax_options_are_deterministic_and_rescale_actions_to_the_bounds(tiny_pendulum_brax):
     init, train, spec = tiny_pendulum_brax
     a, _ = train(init(jax.random.PRNGKey(0)), 2)

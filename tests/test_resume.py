@@ -7,6 +7,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -249,31 +250,7 @@ def test_package_never_unpickles_evals_or_execs(repo_dir):
     assert offenders == []
 
 
-def test_ctrl_c_ends_in_one_line_saying_how_to_resume(repo_dir, tmp_path):
-    log_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "jaxrl_expert.train_rl", f"--log_dir={log_dir}",
-               "--config.env_id=CartPole-v1", "--config.total_timesteps=100000000",
-               "--config.ppo.n_envs=4", "--config.ppo.n_steps=16", "--config.ppo.batch_size=64",
-               "--config.ppo.n_epochs=1", "--config.checkpoint_interval=640",
-               "--config.policy_save_interval=0", "--config.log_interval=1000"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=repo_dir, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
-    checkpoints = log_dir / "checkpoints"
-    deadline = time.monotonic() + 120
-    while not (checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())):
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 1
-    assert "Traceback" not in stderr
-    assert stderr.strip().splitlines()[-1] == (
-        f"train_rl: interrupted; the same command (log_dir {log_dir}) resumes from the last "
-        "checkpoint"
-    )
-
-
-def test_a_second_run_in_a_busy_log_dir_is_refused_and_a_dead_holders_lock_is_taken_over(
+def test_a_busy_log_dir_refuses_a_second_run_and_ctrl_c_ends_the_first_in_one_line(
     repo_dir, tmp_path
 ):
     log_dir = tmp_path / "run"
@@ -282,8 +259,8 @@ def test_a_second_run_in_a_busy_log_dir_is_refused_and_a_dead_holders_lock_is_ta
                "--config.ppo.n_envs=4", "--config.ppo.n_steps=16", "--config.ppo.batch_size=64",
                "--config.ppo.n_epochs=1", "--config.checkpoint_interval=640",
                "--config.policy_save_interval=0", "--config.log_interval=1000"]  # fmt: skip
-    first = subprocess.Popen(command, cwd=repo_dir, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)  # fmt: skip
+    first = subprocess.Popen(command, cwd=repo_dir, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while not (log_dir / ".lock").exists():
@@ -300,7 +277,18 @@ def test_a_second_run_in_a_busy_log_dir_is_refused_and_a_dead_holders_lock_is_ta
             .splitlines()[-1]
             .startswith(f"train_rl: log_dir '{log_dir}' is in use by process {first.pid} on ")
         )
+        first.send_signal(signal.SIGINT)
+        _, stderr = first.communicate(timeout=60)
+        assert first.returncode == 1
+        assert "Traceback" not in stderr
+        assert stderr.strip().splitlines()[-1] == (
+            f"train_rl: interrupted; the same command (log_dir {log_dir}) resumes from the last "
+            "checkpoint"
+        )
+        assert not (log_dir / ".lock").exists()  # released on the way out
     finally:
         first.kill()
         first.wait()
-    DirectoryLock(str(log_dir), "log_dir").release()  # the killed holder's lock is stale
+    holder = {"host": socket.gethostname(), "pid": first.pid}  # a holder that is gone
+    (log_dir / ".lock").write_text(json.dumps(holder))
+    DirectoryLock(str(log_dir), "log_dir").release()  # its lock is taken over
