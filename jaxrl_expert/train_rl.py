@@ -146,13 +146,9 @@ def make_env(config: ml_collections.ConfigDict) -> envs.Env:
 def _check_resumable(config: ml_collections.ConfigDict, log_dir: str) -> None:
     """A run may only continue under the config it started with."""
     path = os.path.join(log_dir, layout.CONFIG_FILE)
-    try:
-        with open(path) as f:
-            saved = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"cannot resume in {log_dir!r}: {path} is unreadable ({e})") from None
-    current = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as saved
-    differing = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    saved, differing = _config_differences(config, log_dir)
+    if differing is None:
+        raise ValueError(f"cannot resume in {log_dir!r}: {path} is unreadable or not a config")
     if differing == ["total_timesteps"] and config.ppo.lr_schedule == "linear":
         raise ValueError(
             f"cannot extend the run in {log_dir!r} to total_timesteps={config.total_timesteps}: "
@@ -357,21 +353,29 @@ def _resume_point(
 
 def _check_same_config(config: ml_collections.ConfigDict, log_dir: str) -> None:
     """A fresh start may replace the files of a run of the same config only."""
-    path = os.path.join(log_dir, layout.CONFIG_FILE)
-    try:
-        with open(path) as f:
-            saved = json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return  # unreadable: nothing to compare
-    if not isinstance(saved, dict):
-        return
-    current = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as saved
-    differing = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
-    if differing:
+    _, differing = _config_differences(config, log_dir)
+    if differing:  # None (unreadable): nothing to compare
         raise ValueError(
             f"log_dir {log_dir!r} holds the files of a run of another config that made no "
-            f"checkpoint ({path} differs in {differing}); use a new --log_dir"
+            f"checkpoint ({os.path.join(log_dir, layout.CONFIG_FILE)} differs in {differing}); "
+            "use a new --log_dir"
         )
+
+
+def _config_differences(
+    config: ml_collections.ConfigDict, log_dir: str
+) -> tuple[dict[str, Any], list[str] | None]:
+    """log_dir's config.json and the top-level fields where `config` differs from it
+    (({}, None) when it is unreadable)."""
+    try:
+        with open(os.path.join(log_dir, layout.CONFIG_FILE)) as f:
+            saved = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return {}, None
+    if not isinstance(saved, dict):
+        return {}, None
+    current = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as saved
+    return saved, sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
 
 
 def _finished_stats(log_dir: str, n_seeds: int) -> dict[str, Any] | None:
