@@ -78,7 +78,8 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
 def base_config() -> ml_collections.ConfigDict:
     """imitation's train_rl defaults (SB3 PPO underneath) on seals/CartPole-v0."""
     config = ml_collections.ConfigDict()
-    config.env_id = "seals/CartPole-v0"  # any id from jaxrl_expert.envs.ENV_IDS
+    config.env_id = "seals/CartPole-v0"  # a JAX port (envs.ENV_IDS) or any Gymnasium id
+    config.env_backend = "auto"  # 'auto' (our JAX port if any), 'jax', 'gymnasium(_async)'
     config.env_kwargs = ml_collections.ConfigDict()  # passed to envs.make(env_id, **env_kwargs)
     config.seed = 0  # one seed fixes everything: init, env resets, sampling, shuffling
     config.total_timesteps = 1_000_000  # env steps to train for (rounded up to whole iterations)
@@ -355,7 +356,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"unknown config fields {sorted(unknown)}; known: {sorted(_schema_keys(base_config()))}"
         )
     check = _Checker(config)
-    check.choice("env_id", envs.ENV_IDS)
+    check.choice("env_backend", envs.ENV_BACKENDS)
+    if not isinstance(config.env_id, str):
+        check.fail("env_id", "an env id string")
+    try:
+        backend = envs.resolve_backend(config.env_id, config.env_backend)
+    except ValueError as e:
+        raise ValueError(f"config.env_id={config.env_id!r} is invalid: {e}") from None
+    if backend != "jax" and config.num_devices not in (None, 1):
+        check.fail("num_devices", f"None or 1: {config.env_id} steps on the host ({backend})")
     check.integer("seed", 0)
     check.integer("total_timesteps", 1)
     check.boolean("normalize_reward")

@@ -56,7 +56,7 @@ from absl import app, flags, logging
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxrl_expert import cli, layout, rollouts
+from jaxrl_expert import cli, envs, layout, rollouts
 from jaxrl_expert.atomic_files import read_versioned_json, write_json
 from jaxrl_expert.checkpoints import METADATA_FILE, load_policy, read_metadata
 from jaxrl_expert.devices import ENV_AXIS
@@ -263,7 +263,8 @@ class _Program:
         env = spec.make_env()
         n_parallel, _ = rollouts.sample_shape(env, key.n_envs, key.n_timesteps, key.n_episodes)
         devices = jax.local_devices()
-        self.n_devices = len(devices) if n_parallel % len(devices) == 0 else 1
+        on_host = isinstance(env, envs.HostEnv)  # steps in this process: one device
+        self.n_devices = len(devices) if n_parallel % len(devices) == 0 and not on_host else 1
         self.n_parallel = n_parallel
         if self.n_devices > 1:
             mesh = Mesh(np.asarray(devices), (ENV_AXIS,))

@@ -35,6 +35,7 @@ class PolicySpec:
 
     env_id: str  # the env it was trained in
     env_kwargs: str  # that env's kwargs, as sorted JSON (hashable)
+    env_backend: str  # how that env was made (envs.ENV_BACKENDS)
     observation_space: envs.Box
     action_space: envs.Space
     pi_sizes: tuple[int, ...]
@@ -53,6 +54,7 @@ class PolicySpec:
         return cls(
             env_id=config.env_id,
             env_kwargs=json.dumps(config.env_kwargs.to_dict(), sort_keys=True),
+            env_backend=config.env_backend,
             observation_space=env.observation_space,
             action_space=env.action_space,
             pi_sizes=tuple(ppo.net_arch.pi),
@@ -72,6 +74,7 @@ class PolicySpec:
             "format_version": FORMAT_VERSION,
             "env_id": self.env_id,
             "env_kwargs": json.loads(self.env_kwargs),
+            "env_backend": self.env_backend,
             "observation_space": self.observation_space.to_json(),
             "action_space": self.action_space.to_json(),
             "network": {
@@ -91,11 +94,13 @@ class PolicySpec:
 
     @classmethod
     def from_json(cls, metadata: dict[str, Any]) -> PolicySpec:
-        """Inverse of `to_json`; policies saved before `distribution` existed are Gaussian."""
+        """Inverse of `to_json`; policies saved before `distribution` existed are Gaussian,
+        before `env_backend` existed 'auto'."""
         network, norm = metadata["network"], metadata["obs_normalization"]
         return cls(
             env_id=metadata["env_id"],
             env_kwargs=json.dumps(metadata["env_kwargs"], sort_keys=True),
+            env_backend=metadata.get("env_backend", "auto"),
             observation_space=envs.space_from_json(metadata["observation_space"]),
             action_space=envs.space_from_json(metadata["action_space"]),
             pi_sizes=tuple(int(s) for s in network["pi_sizes"]),
@@ -111,16 +116,17 @@ class PolicySpec:
 
     def differences(self, other: PolicySpec) -> list[str]:
         """Fields (other than the env's name and kwargs) in which two specs differ."""
-        skip = {"env_id", "env_kwargs"}
+        skip = {"env_id", "env_kwargs", "env_backend"}
         return [
             f.name
             for f in dataclasses.fields(self)
             if f.name not in skip and getattr(self, f.name) != getattr(other, f.name)
         ]
 
-    def make_env(self) -> envs.Env:
-        """The env this policy was trained in."""
-        return envs.make(self.env_id, **json.loads(self.env_kwargs))
+    def make_env(self, env_backend: str | None = None) -> envs.Env:
+        """The env this policy was trained in (made by another backend if given)."""
+        backend = self.env_backend if env_backend is None else env_backend
+        return envs.make(self.env_id, backend, **json.loads(self.env_kwargs))
 
     @functools.cached_property
     def network(self) -> ActorCritic:
@@ -240,6 +246,23 @@ class Policy:
         if action.ndim == 0 and isinstance(self.spec.action_space, envs.Discrete):
             return int(action)
         return action
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray | int, None]:
+        """SB3's `predict`: (actions, None) for host observations; a feed-forward
+        policy has no recurrent state, so `state` and `episode_start` are ignored.
+        Fits imitation's policy callables (`rollout.generate_trajectories`).
+        Sampling draws its key from NumPy's global RNG (`np.random.seed` fixes it),
+        as SB3 draws from torch's.
+        """
+        del state, episode_start
+        key = None if deterministic else jax.random.PRNGKey(np.random.randint(2**31))
+        return self.act(observation, key, deterministic), None
 
 
 @functools.partial(jax.jit, static_argnums=(0, 5))

@@ -200,7 +200,12 @@ def render_policy(
     """
     policy = load_policy(policy_dir)
     env_id = policy.metadata["env_id"]
-    env = envs.make(env_id, **policy.metadata["env_kwargs"])
+    if envs.resolve_backend(env_id, policy.spec.env_backend) != "jax":
+        raise ValueError(
+            f"{policy_dir}: render draws our JAX envs; {env_id} is a Gymnasium env "
+            "(make it with render_mode='rgb_array' and call policy.act on its observations)"
+        )
+    env = envs.make(env_id, "jax", **policy.metadata["env_kwargs"])
     backend = _unwrapped(env)
     horizon = env.max_episode_steps
     if max_steps is not None and not (isinstance(max_steps, int) and max_steps >= 1):

@@ -118,7 +118,7 @@ class Outputs:
 def make_env(config: ml_collections.ConfigDict) -> envs.Env:
     """The env a validated config describes, its reward swapped for a learned one if asked."""
     try:
-        env = envs.make(config.env_id, **config.env_kwargs.to_dict())
+        env = envs.make(config.env_id, config.env_backend, **config.env_kwargs.to_dict())
     except ValueError as e:
         raise ValueError(f"config.env_kwargs for {config.env_id}: {e}") from None
     if config.reward_type is None:
@@ -210,7 +210,13 @@ def train_rl(
     policy = PolicySpec.from_config(config, env)
     if config.agent_path is not None:
         checkpoints.check_warm_start(config.agent_path, policy)
-    mesh = devices.make_mesh(config.num_devices, config.ppo.n_envs)
+    on_host = envs.resolve_backend(config.env_id, config.env_backend) != "jax"
+    if on_host and jax.process_count() > 1:
+        raise ValueError(
+            f"config.env_id={config.env_id!r} steps on the host (Gymnasium): "
+            "run it in one process, without --distributed"
+        )
+    mesh = devices.make_mesh(1 if on_host else config.num_devices, config.ppo.n_envs)
     if compilation_cache is True:
         devices.use_compilation_cache(devices.default_compilation_cache_dir())
     elif compilation_cache:
@@ -258,6 +264,9 @@ def _train_and_save(
     cleanup: contextlib.ExitStack,
 ) -> dict[str, Any]:
     """train_rl after validation; everything that must be closed is registered on `cleanup`."""
+    host_env = env.env if isinstance(env, RewardSwap) else env
+    if isinstance(host_env, envs.HostEnv):
+        cleanup.callback(host_env.close)
     run_dirs = layout.run_dirs(log_dir, config.num_seeds)
     schedule = _Schedule(config)
     locked = devices.is_writer() and os.path.isdir(log_dir)  # another writer there: refused
@@ -305,7 +314,8 @@ def _train_and_save(
     placed = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                           abstract, sharding)  # fmt: skip
     train_chunk = _compile_soon(chunk, placed, np.int32(1))
-    state = _initial_state(config, trainer, keys, sharding, stores, resumed_at)
+    state = _initial_state(config, trainer, keys, sharding, stores, resumed_at,
+                           restart_episodes=isinstance(host_env, envs.HostEnv))  # fmt: skip
     train_chunk = train_chunk.result()
     outputs = Outputs(config, env, trainer.policy)
     outputs.prepare(jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), abstract))
@@ -424,14 +434,26 @@ def _initial_state(
     sharding: Any,
     stores: list,
     resumed_at: int | None,
+    restart_episodes: bool,
 ) -> ppo.TrainState:
-    """The seed-stacked TrainState: fresh, resumed or warm-started."""
+    """The seed-stacked TrainState: fresh, resumed or warm-started.
+
+    restart_episodes: the env's state cannot be restored (a host env), so a
+    resumed run keeps the fresh state's envs.
+    """
     n_seeds = config.num_seeds
     state = devices.compile_for_one_call(jax.jit(trainer.init, out_shardings=sharding), keys)(keys)
     if resumed_at is not None:
         restored = [store.restore(resumed_at, _seed_slice(state, i)) for i, store in
                     enumerate(stores)]  # fmt: skip
-        state = jax.device_put(_stack(restored), sharding)
+        restored = jax.device_put(_stack(restored), sharding)
+        if restart_episodes:
+            # A host env's state lives in its process: episodes restart (the learner's
+            # state is restored exactly; VecNormalize's running returns start at zero).
+            reward_norm = restored.reward_norm.replace(returns=state.reward_norm.returns)
+            restored = restored.replace(env_state=state.env_state, reward_norm=reward_norm)
+            logging.info("host env: episodes restart after resuming")
+        state = restored
         logging.info("resumed from %s", stores[0].path(resumed_at))
     elif config.agent_path is not None:
         warm = checkpoints.load_policy(config.agent_path)

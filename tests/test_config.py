@@ -31,7 +31,10 @@ def no_compile(monkeypatch):
             {"ppo": {"n_envs": 3, "n_steps": 10, "batch_size": 4}},
             r"config\.ppo\.batch_size=4 .* divisor of n_envs \* n_steps = 3 \* 10 = 30",
         ),
-        ({"env_id": "CartPole-v9"}, r"config\.env_id='CartPole-v9' .* one of \[.*'CartPole-v1'"),
+        (
+            {"env_id": "CartPole-v9"},
+            r"config\.env_id='CartPole-v9' is invalid: .*did you mean 'CartPole-v1'",
+        ),
         ({"ppo": {"activation": "sigmoidish"}}, r"config\.ppo\.activation='sigmoidish' .*'tanh'"),
         ({"ppo": {"learning_rate": 0.0}}, r"config\.ppo\.learning_rate=0\.0 .* \(0, None\]"),
         ({"ppo": {"gamma": 1.5}}, r"config\.ppo\.gamma=1\.5 .* \[0, 1\]"),
@@ -98,7 +101,8 @@ OPTIONAL_POSITIVE_NUMBERS = ["ppo.max_grad_norm", "ppo.clip_range_vf"]  # None: 
 UNIT_INTERVAL = ["ppo.gamma", "ppo.gae_lambda", "normalize_kwargs.gamma"]
 BOOLS = ["normalize_reward", "policy_save_final", "rollout_save_final", "rollout_deterministic",
          "ppo.normalize_advantage", "ppo.ortho_init", "normalize_kwargs.norm_obs"]  # fmt: skip
-CHOICES = {"env_id": envs.ENV_IDS, "ppo.activation": ("tanh", "relu", "elu", "gelu", "silu"),
+CHOICES = {"env_id": envs.ENV_IDS, "env_backend": envs.ENV_BACKENDS,
+           "ppo.activation": ("tanh", "relu", "elu", "gelu", "silu"),
            "ppo.lr_schedule": ("constant", "linear")}  # fmt: skip
 
 

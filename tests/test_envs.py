@@ -84,8 +84,9 @@ def test_seals_brax_variant_keeps_positions_in_observation():
     assert set(SEALS_BRAX_IDS) <= set(envs.ENV_IDS) and len(BRAX_IDS) == 11
 
 
-def test_unknown_env_id_lists_known_ids():
-    with pytest.raises(ValueError, match=r"unknown env_id 'CartPole-v9'.*seals/CartPole-v0"):
+def test_unknown_env_id_names_close_ids_of_both_registries():
+    with pytest.raises(ValueError, match=r"'CartPole-v9' is not a registered Gymnasium env; "
+                       r"did you mean 'CartPole-v1'.*our JAX ports.*'CartPole-v1'"):  # fmt: skip
         envs.make("CartPole-v9")
 
 
