@@ -91,6 +91,9 @@ ANCHOR_REQUIREMENTS = {
         "gymnasium==0.29.1", "seals==0.2.1", "sacred==0.8.7", "numpy==2.4.6",
     ],
 }  # fmt: skip
+# imitation on the seals MuJoCo envs (benchmarks/host_envs.py): Gymnasium 0.29's v4 envs
+# need the mujoco bindings (a 3.x release, pinned like the rest).
+ANCHOR_REQUIREMENTS["imitation_mujoco"] = [*ANCHOR_REQUIREMENTS["imitation"], "mujoco==3.2.7"]
 
 # Brax's PPO settings in Brax's names (brax_config's arguments); observations normalized.
 BRAX_SETTINGS = {

@@ -1,7 +1,8 @@
 """Gymnasium envs stepped on the host: the real seals env, a user's own env, MuJoCo."""
 
 import json
-import textwrap
+import pathlib
+import re
 
 import gymnasium as gym
 import jax
@@ -16,40 +17,23 @@ from jaxrl_expert import train_rl as train_rl_module
 from jaxrl_expert.eval_policy import evaluate_policy
 from jaxrl_expert.train_rl import train_rl
 
-# A user's own env, registered by its module (Gymnasium's `module:EnvId` form).
-GO_RIGHT = textwrap.dedent(
-    """
-    import gymnasium as gym
-    import numpy as np
-
-    class GoRight(gym.Env):
-        '''Walk a line: +1 reward per step right; 20 steps, or off the left edge (x = -10).'''
-
-        observation_space = gym.spaces.Box(-20.0, 20.0, (1,), np.float32)
-        action_space = gym.spaces.Discrete(2)
-
-        def reset(self, seed=None, options=None):
-            super().reset(seed=seed)
-            self.x = float(self.np_random.integers(-2, 3))
-            return np.array([self.x], np.float32), {}
-
-        def step(self, action):
-            self.x += 1.0 if action == 1 else -1.0
-            obs = np.array([self.x], np.float32)
-            return obs, float(action == 1), self.x <= -10.0, False, {}
-
-    gym.register("GoRight-v0", entry_point=GoRight, max_episode_steps=20)
-    """
-)
+# A user's own env, registered by its module (Gymnasium's `module:EnvId` form): the
+# README's example, as written there.
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+(MY_ENV,) = [
+    block
+    for block in re.findall(r"^```python\n(.*?)^```", README.read_text(), re.M | re.S)
+    if "class GoRight" in block
+]
 
 
 @pytest.fixture(scope="module")
 def go_right(tmp_path_factory):
     module_dir = tmp_path_factory.mktemp("user_env")
-    (module_dir / "go_right_env.py").write_text(GO_RIGHT)
+    (module_dir / "my_env.py").write_text(MY_ENV)
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(module_dir))
-        yield "go_right_env:GoRight-v0"
+        yield "my_env:GoRight-v0"
 
 
 @pytest.fixture(scope="module")
@@ -111,18 +95,13 @@ def test_resume_restores_the_learner_state_exactly_and_restarts_the_episodes(rea
 
 
 def test_a_users_own_env_module_trains_and_its_return_rises(go_right, tmp_path):
+    # The README's command: --config.env_id=my_env:GoRight-v0, 8192 steps, n_steps=128.
     stats = train_rl(
-        log_dir=str(tmp_path),
-        env_id=go_right,
-        total_timesteps=6144,
-        policy_save_interval=0,
-        rollout_save_final=False,
-        n_episodes_eval=8,
-        ppo={"n_envs": 4, "n_steps": 256, "batch_size": 256, "learning_rate": 3e-3},
+        log_dir=str(tmp_path), env_id=go_right, total_timesteps=8192, ppo={"n_steps": 128}
     )
     first = json.loads((tmp_path / "metrics.jsonl").open().readline())
     assert first["true_episode_return_mean"] < 14  # random: about 10 of 20 steps right
-    assert stats["monitor_return_mean"] >= 18
+    assert stats["monitor_return_mean"] >= 19
 
 
 def test_host_env_steps_like_our_jax_envs(go_right):

@@ -1,0 +1,17 @@
+"""seals/Hopper-v1 in real MuJoCo (Gymnasium, stepped on the host), imitation's tuned values.
+
+Run:      python -m jaxrl_expert.train_rl --config=gym_seals_hopper
+          (needs the gym extra: pip install -e '.[gym]')
+Steps:    1,000,000, one env as imitation trains it (values of configs/seals_hopper.py).
+Expected: MEASURED
+"""
+
+import ml_collections
+from jaxrl_expert.configs import seals_hopper
+
+
+def get_config():
+    config = seals_hopper.get_config()
+    config.env_backend = "gymnasium"  # the seals package's MuJoCo env, not our Brax body
+    config.env_kwargs = ml_collections.ConfigDict()  # gymnasium.make's own defaults
+    return config
