@@ -1,6 +1,6 @@
 """seals/CartPole-v0 expert in the real seals env (Gymnasium, stepped on the host).
 
-Run:      python -m jaxrl_expert.train_rl --config=gym_seals_cartpole
+Run:      python -m jaxrl_expert.train_rl --config=configs/gym_seals_cartpole.py
           (needs the gym extra: pip install -e '.[gym]')
 Expected: ground-truth return 500 (the maximum) after 1e5 steps, imitation's tuned values.
 Measured: see the README's host-env table (2-core CPU).

@@ -1,6 +1,6 @@
 """seals/HalfCheetah-v1 in real MuJoCo (Gymnasium, stepped on the host), imitation's tuned values.
 
-Run:      python -m jaxrl_expert.train_rl --config=gym_seals_half_cheetah
+Run:      python -m jaxrl_expert.train_rl --config=configs/gym_seals_half_cheetah.py
           (needs the gym extra: pip install -e '.[gym]')
 Steps:    1,000,000, one env as imitation trains it (values of configs/seals_half_cheetah.py).
 Expected: MEASURED

@@ -27,7 +27,8 @@ def load(name):
 
 
 def is_brax(name):
-    return envs.is_brax(load(name).env_id)
+    config = load(name)
+    return envs.is_brax(config.env_id) and config.env_backend in ("auto", "jax")
 
 
 def test_every_env_family_has_a_config():
@@ -47,13 +48,20 @@ def test_config_is_valid_and_documented(name):
     assert f"--config=configs/{name}.py" in doc and "Run:" in doc
 
 
+def is_gym(name):  # host envs: tests/test_host_envs.py trains the real seals and MuJoCo envs
+    return load(name).env_backend != "auto"
+
+
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if is_brax(n) else n for n in CONFIGS]
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if is_brax(n) or is_gym(n) else n for n in CONFIGS],
 )
 def test_config_smoke_trains_one_tiny_iteration(name, tmp_path):
     overrides = dict(TINY)
     if is_brax(name):  # short episodes
         overrides["env_kwargs"] = {**load(name).env_kwargs.to_dict(), "episode_length": 8}
+    if is_gym(name):
+        overrides["env_kwargs"] = {"max_episode_steps": 8}
     if load(name).ppo.unroll_length is not None:  # Brax's minibatches: whole unrolls
         overrides["ppo"] = {**TINY["ppo"], "unroll_length": 8}
     stats = train_rl(load(name), log_dir=str(tmp_path), **overrides)

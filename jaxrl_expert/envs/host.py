@@ -172,7 +172,7 @@ class HostEnv:
             with _quiet_float64_bounds():
                 probe = gym.make(spec, **kwargs)
         except TypeError as e:
-            raise ValueError(f"{env_id}: env_kwargs {sorted(kwargs)}: {e}") from None
+            raise ValueError(f"env_kwargs {sorted(kwargs)}: {e}") from None
         except ImportError as e:
             raise ValueError(f"{env_id} cannot be made: {e} ({GYM_EXTRA})") from None
         self.observation_space = _space(probe.observation_space, "observation", env_id)
