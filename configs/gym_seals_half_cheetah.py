@@ -3,7 +3,8 @@
 Run:      python -m jaxrl_expert.train_rl --config=configs/gym_seals_half_cheetah.py
           (needs the gym extra: pip install -e '.[gym]')
 Steps:    1,000,000, one env as imitation trains it (values of configs/seals_half_cheetah.py).
-Expected: MEASURED
+Expected: imitation's expert scores 1676; this reached 1513 (16 episodes, sampled actions)
+          in 11 min 40 s wall for seed 0 (2-core CPU shared with other jobs, 2026-11-26).
 """
 
 import ml_collections

@@ -15,6 +15,7 @@ from jaxrl_expert import config as config_lib
 from jaxrl_expert import policy as policy_module
 from jaxrl_expert import train_rl as train_rl_module
 from jaxrl_expert.eval_policy import evaluate_policy
+from jaxrl_expert.generate import generate
 from jaxrl_expert.train_rl import train_rl
 
 # A user's own env, registered by its module (Gymnasium's `module:EnvId` form): the
@@ -95,13 +96,20 @@ def test_resume_restores_the_learner_state_exactly_and_restarts_the_episodes(rea
 
 
 def test_a_users_own_env_module_trains_and_its_return_rises(go_right, tmp_path):
-    # The README's command: --config.env_id=my_env:GoRight-v0, 8192 steps, n_steps=128.
+    # The README's command (8192 steps, n_steps=128), for two seeds at once: one
+    # vector env per seed.
     stats = train_rl(
-        log_dir=str(tmp_path), env_id=go_right, total_timesteps=8192, ppo={"n_steps": 128}
+        log_dir=str(tmp_path),
+        env_id=go_right,
+        total_timesteps=8192,
+        num_seeds=2,
+        ppo={"n_steps": 128},
     )
-    first = json.loads((tmp_path / "metrics.jsonl").open().readline())
-    assert first["true_episode_return_mean"] < 14  # random: about 10 of 20 steps right
-    assert stats["monitor_return_mean"] >= 19
+    for seed in ("seed_0", "seed_1"):
+        first = json.loads((tmp_path / seed / "metrics.jsonl").open().readline())
+        assert first["true_episode_return_mean"] < 14  # random: about 10 of 20 steps right
+        assert stats[seed]["monitor_return_mean"] >= 19
+    assert stats["seed_0"] != stats["seed_1"]
 
 
 def test_host_env_steps_like_our_jax_envs(go_right):
@@ -145,6 +153,29 @@ def test_same_seed_same_numbers_on_a_host_env(go_right):
 
     for a, b in zip(run(), run(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_subprocess_vector_envs_step_as_the_in_process_ones():
+    observations = []
+    for backend in ("gymnasium", "gymnasium_async"):
+        env = envs.make("CartPole-v1", backend)
+        try:
+            state = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), 3))
+            step = jax.jit(jax.vmap(env.step))
+            for t in range(30):  # episodes end and auto-reset on the way
+                state = step(state, jnp.full(3, t % 2, jnp.int32))
+            observations.append(np.asarray(state.obs))
+        finally:
+            env.close()
+    np.testing.assert_array_equal(*observations)
+
+
+def test_generate_writes_a_host_trained_policys_episodes(real_seals_run, tmp_path):
+    log_dir, _ = real_seals_run
+    manifest = generate(str(log_dir / "policies" / "final"), str(tmp_path), n_episodes=3)
+    assert manifest["complete"] and manifest["totals"]["n_episodes"] == 3
+    episodes = rollouts.load(str(tmp_path / manifest["parts"][0]["file"]))
+    assert [len(t.acts) for t in episodes] == [500, 500, 500]
 
 
 def test_a_mujoco_env_trains_one_tiny_iteration(tmp_path):
