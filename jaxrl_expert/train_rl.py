@@ -217,7 +217,9 @@ def train_rl(
             "run it in one process, without --distributed"
         )
     mesh = devices.make_mesh(1 if on_host else config.num_devices, config.ppo.n_envs)
-    if compilation_cache is True:
+    if on_host:
+        pass  # programs that call the host are keyed by callback addresses: never found again
+    elif compilation_cache is True:
         devices.use_compilation_cache(devices.default_compilation_cache_dir())
     elif compilation_cache:
         devices.use_compilation_cache(compilation_cache)
@@ -292,7 +294,9 @@ def _train_and_save(
     plot.preload()  # matplotlib's import, for the learning curve at the end
     start = time.perf_counter()
     cache = (
-        jax.config.jax_compilation_cache_dir if jax.config.jax_enable_compilation_cache else None
+        jax.config.jax_compilation_cache_dir
+        if jax.config.jax_enable_compilation_cache and not isinstance(host_env, envs.HostEnv)
+        else None
     )
     logging.info(
         "compiling%s",
