@@ -93,7 +93,11 @@ ANCHOR_REQUIREMENTS = {
 }  # fmt: skip
 # imitation on the seals MuJoCo envs (benchmarks/host_envs.py): Gymnasium 0.29's v4 envs
 # need the mujoco bindings (a 3.x release, pinned like the rest).
-ANCHOR_REQUIREMENTS["imitation_mujoco"] = [*ANCHOR_REQUIREMENTS["imitation"], "mujoco==3.2.7"]
+ANCHOR_REQUIREMENTS["imitation_mujoco"] = [
+    *ANCHOR_REQUIREMENTS["imitation"],
+    "mujoco==3.2.7",
+    "imageio==2.38.1",
+]
 
 # Brax's PPO settings in Brax's names (brax_config's arguments); observations normalized.
 BRAX_SETTINGS = {

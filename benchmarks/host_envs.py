@@ -40,6 +40,8 @@ ROWS = {  # our config, imitation's named config, env steps
     "seals_half_cheetah": ("gym_seals_half_cheetah", "seals_half_cheetah", 50_000),
 }
 EVAL_EPISODES = 4
+# imitation 1.0.1's seals_half_cheetah names seals/HalfCheetah-v0, which seals 0.2.1 retired.
+IMITATION_OVERRIDES = {"seals_half_cheetah": ["environment.gym_id=seals/HalfCheetah-v1"]}
 
 # --quick (tiny budgets) is anchors.py's flag, defined when it is imported.
 _EXPERT = flags.DEFINE_bool("expert", False, "also our 1e6-step seals/HalfCheetah-v1 run")
@@ -60,7 +62,8 @@ def imitation(named_config: str, steps: int) -> dict[str, Any]:
     python = ensure_venv("imitation_mujoco")
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [python, "-m", "imitation.scripts.train_rl", "with", named_config,
-               f"total_timesteps={steps}", f"n_episodes_eval={EVAL_EPISODES}",
+               f"total_timesteps={steps}", f"policy_evaluation.n_episodes_eval={EVAL_EPISODES}",
+               *IMITATION_OVERRIDES.get(named_config, []),
                f"logging.log_dir={tmp}/run"]  # fmt: skip
         run = Run(cmd, tmp, child_env(None))  # sacred's observer writes under ./output
         (run_json,) = glob.glob(os.path.join(tmp, "output", "sacred", "train_rl", "*", "run.json"))

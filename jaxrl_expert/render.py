@@ -200,9 +200,9 @@ def render_policy(
     """
     policy = load_policy(policy_dir)
     env_id = policy.metadata["env_id"]
-    if envs.resolve_backend(env_id, policy.spec.env_backend) != "jax":
+    if env_id not in envs.ENV_IDS:  # a policy trained in Gymnasium plays in our port if any
         raise ValueError(
-            f"{policy_dir}: render draws our JAX envs; {env_id} is a Gymnasium env "
+            f"{policy_dir}: render draws our JAX envs; {env_id} is a Gymnasium env only "
             "(make it with render_mode='rgb_array' and call policy.act on its observations)"
         )
     env = envs.make(env_id, "jax", **policy.metadata["env_kwargs"])

@@ -14,8 +14,11 @@ from jaxrl_expert import checkpoints, devices, envs, layout, load_policy, ppo, r
 from jaxrl_expert import config as config_lib
 from jaxrl_expert import policy as policy_module
 from jaxrl_expert import train_rl as train_rl_module
+from jaxrl_expert.envs.base import initial_state
+from jaxrl_expert.envs.wrappers import AutoReset, TimeLimit
 from jaxrl_expert.eval_policy import evaluate_policy
 from jaxrl_expert.generate import generate
+from jaxrl_expert.render import render_policy
 from jaxrl_expert.train_rl import train_rl
 
 # A user's own env, registered by its module (Gymnasium's `module:EnvId` form): the
@@ -141,6 +144,64 @@ def test_host_env_steps_like_our_jax_envs(go_right):
         env.close()
 
 
+class Drift(gym.Env):
+    """Deterministic: x moves +-0.25; reward 1 - |x|; ends at |x| = 1 (steps 4, 6, ...)."""
+
+    observation_space = gym.spaces.Box(-2.0, 2.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x, self.t = 0.0, 0
+        return np.array([self.x, self.t * 0.25], np.float32), {}
+
+    def step(self, action):
+        self.x, self.t = self.x + (0.25 if action == 1 else -0.25), self.t + 1
+        obs = np.array([self.x, self.t * 0.25], np.float32)
+        return obs, 1.0 - abs(self.x), abs(self.x) >= 1.0, False, {}
+
+
+class JaxDrift:
+    """The same env as two pure functions (wrapped like every JAX env)."""
+
+    observation_space = envs.Box.from_bounds(-2.0, 2.0, (2,))
+    action_space = envs.Discrete(2)
+    max_episode_steps = 6
+
+    def reset(self, key):
+        return initial_state(jnp.zeros(()), jnp.zeros(2), key)
+
+    def step(self, state, action):
+        x, t = state.core + jnp.where(action == 1, 0.25, -0.25), state.time + 1
+        obs = jnp.stack([x, t * 0.25]).astype(jnp.float32)
+        return state.replace(
+            core=x, obs=obs, final_obs=obs, reward=1.0 - jnp.abs(x),
+            terminated=jnp.abs(x) >= 1.0, truncated=jnp.zeros((), bool), time=t,
+        )  # fmt: skip
+
+
+def test_ppo_on_a_host_env_equals_ppo_on_the_same_jax_env():
+    """Same transitions, same learning: truncation bootstrapping (at step 6, also where the
+    episode ends for real there), VecNormalize rewards, observation statistics."""
+    gym.register("Drift-v0", entry_point=Drift, max_episode_steps=6)
+    config = config_lib.base_config()
+    config.normalize_kwargs.norm_obs = True
+    config.ppo.update(n_envs=4, n_steps=24, batch_size=32, n_epochs=2, gamma=0.9)
+    host = envs.make("Drift-v0", "gymnasium")
+    ported = AutoReset(TimeLimit(JaxDrift(), 6))
+    results = []
+    try:
+        for env in (host, ported):
+            trainer = ppo.make_train(config, env)
+            state, metrics = jax.jit(trainer.train)(trainer.init(jax.random.PRNGKey(0)), 3)
+            results.append((state.params, state.obs_rms, state.reward_norm, metrics))
+    finally:
+        host.close()
+    assert results[0][3]["episodes"] > 0
+    for x, y in zip(*map(jax.tree.leaves, results), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
 def test_same_seed_same_numbers_on_a_host_env(go_right):
     def run():
         env = envs.make(go_right)
@@ -225,6 +286,14 @@ def test_bad_host_env_settings_fail_in_one_line_before_training(overrides, messa
     with pytest.raises(ValueError, match=message):
         train_rl(log_dir=str(tmp_path / "never"), **overrides)
     assert not (tmp_path / "never").exists()
+
+
+def test_render_plays_a_gymnasium_trained_policy_in_our_jax_port(real_seals_run, tmp_path):
+    log_dir, _ = real_seals_run
+    out = tmp_path / "episode.gif"
+    episode = render_policy(str(log_dir / "policies" / "final"), str(out), deterministic=True)
+    assert episode["episode_length"] == 500 and episode["episode_return"] >= 490
+    assert out.stat().st_size > 0
 
 
 def test_policy_act_compiles_once_and_predict_drives_a_gymnasium_loop(real_seals_run):

@@ -233,7 +233,9 @@ class HostEnv:
                 acts = acts.astype(np.int64)
             o, r, term, trunc, info = vector.step(acts)
             obs[rows], reward[rows] = o, r
-            terminated[rows], truncated[rows] = term, trunc
+            # A time limit that coincides with a true end is no truncation (SB3's
+            # TimeLimit.truncated; our TimeLimit): nothing to bootstrap.
+            terminated[rows], truncated[rows] = term, trunc & ~term
             ended = info.get("_final_obs", np.zeros(len(o), bool))
             final = np.array(o, np.float32)
             for i in np.flatnonzero(ended):
