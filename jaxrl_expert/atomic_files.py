@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Callable
@@ -31,6 +32,36 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+OLD_PREFIX = ".old-"  # a replaced directory's old copy, until the new one is in place
+
+
+def replace_directory(new: str, path: str) -> None:
+    """Renames directory `new` to `path`, replacing what is there without a moment where
+    a kill leaves neither: the old copy is renamed aside (`.old-<name>`) first and
+    deleted last; `recover_replaced` puts it back if the new one never arrived."""
+    parent, name = os.path.split(os.path.abspath(path))
+    old = os.path.join(parent, OLD_PREFIX + name)
+    recover_replaced(parent)
+    if os.path.exists(path):
+        os.replace(path, old)
+    os.replace(new, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_replaced(folder: str) -> None:
+    """Finishes the `replace_directory` calls a kill interrupted in `folder`."""
+    if not os.path.isdir(folder):
+        return
+    for entry in os.listdir(folder):
+        if not entry.startswith(OLD_PREFIX):
+            continue
+        old, path = os.path.join(folder, entry), os.path.join(folder, entry[len(OLD_PREFIX) :])
+        if os.path.exists(path):
+            shutil.rmtree(old, ignore_errors=True)  # the new copy is in place
+        else:
+            os.replace(old, path)  # the kill came between the renames: the old copy returns
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

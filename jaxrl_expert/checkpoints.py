@@ -16,7 +16,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from jaxrl_expert import layout
-from jaxrl_expert.atomic_files import read_versioned_json, write_json
+from jaxrl_expert.atomic_files import read_versioned_json, replace_directory, write_json
 from jaxrl_expert.policy import FORMAT_VERSION, Policy, PolicySpec
 
 METADATA_FILE = "metadata.json"
@@ -53,7 +53,8 @@ def save_policy(path: str, policy: Policy, timesteps: int) -> None:
 def save_arrays_and_json(path: str, arrays: Any, json_name: str, json_data: Any) -> None:
     """Writes `path/arrays/` (Orbax) and `path/json_name` beside it, then renames into place.
 
-    The directory appears whole or not at all; an existing one is replaced.
+    The directory appears whole or not at all; an existing one is replaced, and
+    a kill at any point leaves the old or the new one (`replace_directory`).
     """
     path = os.path.abspath(path)
     parent, name = os.path.split(path)
@@ -64,9 +65,7 @@ def save_arrays_and_json(path: str, arrays: Any, json_name: str, json_data: Any)
         checkpointer.save(os.path.join(tmp, ARRAYS_DIR), arrays)
         checkpointer.wait_until_finished()
     write_json(os.path.join(tmp, json_name), json_data)
-    if os.path.exists(path):
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+    replace_directory(tmp, path)
 
 
 def restore_arrays(path: str, target: Any) -> Any:
@@ -144,15 +143,20 @@ def check_warm_start(agent_path: str, spec: PolicySpec) -> None:
         )
 
 
-def latest_iteration(directory: str) -> int | None:
-    """The newest complete TrainState checkpoint in `directory`.
+def complete_iterations(directory: str) -> list[int]:
+    """The complete TrainState checkpoints in `directory`, oldest first.
 
     Reads the directory only: it creates nothing, and (unlike a CheckpointManager)
     holds no barrier between processes, which may find the directory in different states.
     """
     if not os.path.isdir(directory):
-        return None
-    return max(ocp.utils.checkpoint_steps(directory), default=None)
+        return []
+    return sorted(ocp.utils.checkpoint_steps(directory))
+
+
+def latest_iteration(directory: str) -> int | None:
+    """The newest complete TrainState checkpoint in `directory`."""
+    return max(complete_iterations(directory), default=None)
 
 
 class TrainCheckpoints:
@@ -190,14 +194,39 @@ class TrainCheckpoints:
         self._manager.save(iteration, args=ocp.args.StandardSave(state))
 
     def restore(self, iteration: int, like: Any) -> Any:
-        """The state saved at `iteration`, in the structure of `like` (arrays or shapes)."""
+        """The state saved at `iteration`, in the structure of `like` (arrays or shapes).
+
+        Raises ValueError naming the checkpoint when it is unreadable or does not fit.
+        """
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         try:
             return self._manager.restore(iteration, args=ocp.args.StandardRestore(abstract))
-        except (ValueError, KeyError, FileNotFoundError) as e:
+        except Exception as e:  # Orbax and TensorStore raise many kinds for a damaged file
+            text = str(e).strip() or type(e).__name__
+            first_line = text.splitlines()[0].split(" [tensorstore_spec")[0][:300]
             raise ValueError(
-                f"checkpoint {self.path(iteration)!r} does not fit this config's TrainState: {e}"
+                f"checkpoint {self.path(iteration)!r} is unreadable or does not fit this "
+                f"config's TrainState: {first_line}"
             ) from None
+
+    def complete_iterations(self) -> list[int]:
+        return complete_iterations(self.directory)
+
+    def drop_after(self, iteration: int | None) -> None:
+        """Deletes the steps after `iteration` (all when None): a resumed run redoes them."""
+        dropped = [s for s in self.complete_iterations() if iteration is None or s > iteration]
+        for step in dropped:
+            shutil.rmtree(self.path(step))
+        if dropped:
+            self._manager.reload()
+
+    def set_aside(self, iteration: int, why: str) -> str:
+        """Renames step `iteration` out of Orbax's sight (`{step}.{why}`); returns the path."""
+        aside = f"{self.path(iteration)}.{why}"
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(self.path(iteration), aside)
+        self._manager.reload()
+        return aside
 
     def close(self) -> None:
         self._manager.close()

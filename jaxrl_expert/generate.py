@@ -152,10 +152,12 @@ def _next_target(request: dict[str, Any], n_transitions: int, n_episodes: int) -
     return min(request["shard_size"], request["n_timesteps"] - n_transitions)
 
 
-def _new_manifest(request: dict[str, Any], policy_dir: str, metadata: dict) -> dict[str, Any]:
+def _new_manifest(request: dict[str, Any], policy_dir: str, policy: Policy) -> dict[str, Any]:
+    metadata = read_metadata(policy_dir)
     return {
         "format_version": MANIFEST_VERSION,
         "policy": policy_dir,
+        "policy_sha256": policy.digest(),  # what the parts come from, not only where
         "policy_timesteps": metadata.get("timesteps"),
         "env_id": metadata["env_id"],
         "env_kwargs": metadata["env_kwargs"],
@@ -175,10 +177,10 @@ def _read_manifest(out_dir: str) -> dict[str, Any] | None:
 
 
 def _resumed_manifest(
-    out_dir: str, request: dict[str, Any], policy_dir: str, metadata: dict
+    out_dir: str, request: dict[str, Any], policy_dir: str, policy: Policy
 ) -> dict[str, Any]:
     """The manifest to continue from: a fresh one, or the intact prefix of the one in out_dir."""
-    manifest = _new_manifest(request, policy_dir, metadata)
+    manifest = _new_manifest(request, policy_dir, policy)
     old = _read_manifest(out_dir)
     if old is None:
         others = sorted(os.listdir(out_dir)) if os.path.isdir(out_dir) else []
@@ -199,6 +201,12 @@ def _resumed_manifest(
         raise ValueError(
             f"out={out_dir!r} holds a manifest for a different request ({'; '.join(differ)}); "
             "re-run with the same arguments to resume, or use a new out directory"
+        )
+    if old.get("parts") and old.get("policy_sha256") != manifest["policy_sha256"]:
+        raise ValueError(
+            f"out={out_dir!r} holds parts of a policy with content sha256 "
+            f"{old.get('policy_sha256')}, but {policy_dir!r} now holds sha256 "
+            f"{manifest['policy_sha256']} (the policy was replaced); use a new out directory"
         )
     for part in old.get("parts", []):
         file = os.path.join(out_dir, part["file"])
@@ -338,18 +346,20 @@ def generate(
     jobs = []
     for name, policy_dir in policy_dirs(policy_path).items():
         job_out = out_dir if name is None else os.path.join(out_dir, name)
-        metadata = read_metadata(policy_dir)
-        manifest = _resumed_manifest(job_out, request, policy_dir, metadata)
-        jobs.append((name, job_out, manifest))
+        policy = load_policy(policy_dir)
+        manifest = _resumed_manifest(job_out, request, policy_dir, policy)
+        jobs.append((name, job_out, manifest, policy))
     results = {}
-    for name, job_out, manifest in jobs:
+    for name, job_out, manifest, policy in jobs:
         # Seeds of a multi-seed run draw from distinct key streams.
         stream = None if name is None else layout.seed_index(name)
-        results[name] = _generate_one(job_out, manifest, stream)
+        results[name] = _generate_one(job_out, manifest, policy, stream)
     return results.get(None, results)
 
 
-def _generate_one(out_dir: str, manifest: dict[str, Any], stream: int | None) -> dict[str, Any]:
+def _generate_one(
+    out_dir: str, manifest: dict[str, Any], policy: Policy, stream: int | None
+) -> dict[str, Any]:
     request = manifest["request"]
     os.makedirs(out_dir, exist_ok=True)
     _remove_temporaries(out_dir)
@@ -359,7 +369,6 @@ def _generate_one(out_dir: str, manifest: dict[str, Any], stream: int | None) ->
     if manifest["complete"]:
         logging.info("%s: complete (%s)", out_dir, manifest["totals"])
         return manifest
-    policy = load_policy(manifest["policy"])
     program = _program(policy, request)
     base_key = jax.random.PRNGKey(request["seed"])
     if stream is not None:

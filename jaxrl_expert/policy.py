@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import math
 from typing import Any
@@ -247,6 +248,15 @@ class Policy:
         if action.ndim == 0 and isinstance(self.spec.action_space, envs.Discrete):
             return int(action)
         return action
+
+    def digest(self) -> str:
+        """SHA-256 of the spec and every array: equal exactly when two policies are the same."""
+        h = hashlib.sha256(json.dumps(self.spec.to_json(), sort_keys=True).encode())
+        for leaf in jax.tree.leaves((self.params, self.obs_rms)):
+            leaf = np.asarray(leaf)
+            h.update(f"{leaf.dtype.str}{leaf.shape}".encode())
+            h.update(np.ascontiguousarray(leaf).tobytes())
+        return h.hexdigest()
 
     def predict(
         self,

@@ -32,7 +32,7 @@ from ml_collections import config_flags
 
 from jaxrl_expert import checkpoints, cli, devices, envs, layout, plot, ppo, rollouts
 from jaxrl_expert import config as config_lib
-from jaxrl_expert.atomic_files import DirectoryLock, write_json
+from jaxrl_expert.atomic_files import DirectoryLock, recover_replaced, write_json
 from jaxrl_expert.envs.wrappers import RewardSwap
 from jaxrl_expert.logging import ProgressBar, TrainLogger, configure_console, summarize
 from jaxrl_expert.policy import Policy, PolicySpec
@@ -163,10 +163,12 @@ def _check_resumable(config: ml_collections.ConfigDict, log_dir: str) -> None:
 
 
 def _remove_partial_files(run_dir: str) -> None:
-    """Temporary files and directories a killed run may have left (never final names)."""
+    """Temporary files and directories a killed run may have left (never final names);
+    a replaced policy directory whose new copy never arrived gets its old one back."""
     for folder in (run_dir, os.path.join(run_dir, "policies"), os.path.join(run_dir, "rollouts")):
         if not os.path.isdir(folder):
             continue
+        recover_replaced(folder)
         for name in os.listdir(folder):
             if name.startswith(".tmp-"):
                 path = os.path.join(folder, name)
@@ -282,12 +284,15 @@ def _train_and_save(
             return finished
     if devices.is_writer() and not locked:  # a new directory: locked once the checks pass
         cleanup.callback(DirectoryLock(log_dir, "log_dir").release)
-    stores = [
-        checkpoints.TrainCheckpoints(layout.checkpoints_dir(d), config.max_to_keep)
-        for d in run_dirs
-    ]
+    # Several seeds keep one step more each: a kill between their saves then still
+    # leaves a step every seed has.
+    keep = config.max_to_keep + (len(run_dirs) > 1)
+    stores = [checkpoints.TrainCheckpoints(layout.checkpoints_dir(d), keep) for d in run_dirs]
     for store in stores:
         cleanup.callback(store.close)
+    if devices.is_writer():  # steps not every seed reached are redone (bit for bit)
+        for store in stores:
+            store.drop_after(resumed_at)
     if devices.is_writer():
         _prepare_run_dirs(config, log_dir, run_dirs)
     trainer = ppo.make_train(config, env).for_seeds(config.num_seeds)
@@ -318,8 +323,10 @@ def _train_and_save(
     placed = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                           abstract, sharding)  # fmt: skip
     train_chunk = _compile_soon(chunk, placed, np.int32(1))
-    state = _initial_state(config, trainer, keys, sharding, stores, resumed_at,
-                           restart_episodes=isinstance(host_env, envs.HostEnv))  # fmt: skip
+    restart_episodes = isinstance(host_env, envs.HostEnv)
+    state, resumed_at = _initial_state(
+        config, trainer, keys, sharding, stores, resumed_at, restart_episodes
+    )
     train_chunk = train_chunk.result()
     outputs = Outputs(config, env, trainer.policy)
     outputs.prepare(jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), abstract))
@@ -341,17 +348,15 @@ def _resume_point(
 ) -> int | None:
     """The PPO iteration to resume from (None: a fresh run), after checking it may."""
     directories = [layout.checkpoints_dir(d) for d in run_dirs]
-    latest = [checkpoints.latest_iteration(d) for d in directories]
-    if None in latest and any(x is not None for x in latest):
-        raise ValueError(
-            f"cannot resume in {log_dir!r}: only some seeds have checkpoints; use a new log_dir"
-        )
-    # Seeds checkpoint together; a kill between them leaves some one step behind.
-    resumed_at = None if None in latest else min(latest)
-    if resumed_at is not None:
+    steps = [set(checkpoints.complete_iterations(d)) for d in directories]
+    # Seeds checkpoint one after another: a kill between them leaves some a step ahead,
+    # or (at the first checkpoint) some with none: resume where every seed has one.
+    resumed_at = max(set.intersection(*steps), default=None)
+    if any(steps):
         if resume is False:
             raise ValueError(f"log_dir {log_dir!r} holds checkpoints; resume or use a new log_dir")
         _check_resumable(config, log_dir)
+    if resumed_at is not None:
         batch = ppo.batch_size(config)
         if resumed_at > math.ceil(config.total_timesteps / batch):
             raise ValueError(
@@ -439,18 +444,21 @@ def _initial_state(
     stores: list,
     resumed_at: int | None,
     restart_episodes: bool,
-) -> ppo.TrainState:
-    """The seed-stacked TrainState: fresh, resumed or warm-started.
+) -> tuple[ppo.TrainState, int | None]:
+    """The seed-stacked TrainState (fresh, resumed or warm-started) and the iteration
+    it resumed from.
 
-    restart_episodes: the env's state cannot be restored (a host env), so a
-    resumed run keeps the fresh state's envs.
+    An unreadable checkpoint is set aside (`{step}.unreadable`) and the previous
+    one every seed has is tried. restart_episodes: the env's state cannot be
+    restored (a host env), so a resumed run keeps the fresh state's envs.
     """
     n_seeds = config.num_seeds
     state = devices.compile_for_one_call(jax.jit(trainer.init, out_shardings=sharding), keys)(keys)
-    if resumed_at is not None:
-        restored = [store.restore(resumed_at, _seed_slice(state, i)) for i, store in
-                    enumerate(stores)]  # fmt: skip
-        restored = jax.device_put(_stack(restored), sharding)
+    restored = None
+    while resumed_at is not None and restored is None:
+        restored, resumed_at = _restore(stores, state, resumed_at)
+    if restored is not None:
+        restored = jax.device_put(restored, sharding)
         if restart_episodes:
             # A host env's state lives in its process: episodes restart (the learner's
             # state is restored exactly; VecNormalize's running returns start at zero).
@@ -459,12 +467,44 @@ def _initial_state(
             logging.info("host env: episodes restart after resuming")
         state = restored
         logging.info("resumed from %s", stores[0].path(resumed_at))
+        if devices.is_writer():
+            for store in stores:
+                store.drop_after(resumed_at)
     elif config.agent_path is not None:
         warm = checkpoints.load_policy(config.agent_path)
         params, obs_rms = _stack([(warm.params, warm.obs_rms)] * n_seeds)
         state = jax.device_put(state.replace(params=params, obs_rms=obs_rms), sharding)
         logging.info("warm start from %s", config.agent_path)
-    return state
+    return state, resumed_at
+
+
+def _restore(stores: list, like: ppo.TrainState, at: int) -> tuple[Any, int | None]:
+    """(every seed's state at step `at`, at); or, when one is unreadable, (None, the
+    previous step every seed has) after setting it aside."""
+    try:
+        return _stack([store.restore(at, _seed_slice(like, i)) for i, store in
+                       enumerate(stores)]), at  # fmt: skip
+    except ValueError as e:
+        if jax.process_count() > 1:
+            raise
+        error = e
+    bad = [store for store in stores if not _readable(store, at, like)] or stores
+    for store in bad:
+        logging.warning("%s; set aside as %s", error, store.set_aside(at, "unreadable"))
+    earlier = set.intersection(*(set(store.complete_iterations()) for store in stores))
+    previous = max((step for step in earlier if step < at), default=None)
+    if previous is None:
+        raise ValueError(f"{error}; no earlier complete checkpoint to resume from") from None
+    logging.warning("resuming from the previous complete checkpoint, iteration %d", previous)
+    return None, previous
+
+
+def _readable(store: checkpoints.TrainCheckpoints, at: int, like: ppo.TrainState) -> bool:
+    try:
+        store.restore(at, _seed_slice(like, 0))
+    except ValueError:
+        return False
+    return True
 
 
 def _train_chunks(

@@ -82,7 +82,7 @@ def test_resume_restores_the_learner_state_exactly_and_restarts_the_episodes(rea
         at = checkpoints.latest_iteration(layout.checkpoints_dir(str(log_dir)))
         template = jax.tree.map(lambda a: jnp.zeros(a.shape[1:], a.dtype), abstract)
         saved = store.restore(at, template)
-        resumed = train_rl_module._initial_state(
+        resumed, _ = train_rl_module._initial_state(
             config, trainer, keys, sharding, [store], at, restart_episodes=True
         )
     finally:
