@@ -1,6 +1,8 @@
-"""Hand a policy or its rollouts to other tools: ONNX, HuggingFace datasets, Minari.
+"""Hand a policy or its rollouts to other tools: ONNX, Stable-Baselines3, HuggingFace
+datasets, Minari.
 
     python -m jaxrl_expert.export --format=onnx --policy=output/run --out=policy.onnx
+    python -m jaxrl_expert.export --format=sb3 --policy=output/run --out=policy.zip
     python -m jaxrl_expert.export --format=hf --rollouts=output/demos --out=demos_hf
     python -m jaxrl_expert.export --format=minari --rollouts=output/demos \\
         --dataset_id=cartpole/expert-v0
@@ -10,6 +12,18 @@ in, "action" out (int64 for Discrete actions): observation normalization and
 clip, the actor MLP, then what `Policy.act(obs, deterministic=True)` does with
 its mode (argmax; Gaussian means clipped to the Box, tanh-normal ones squashed
 and rescaled). Opset 17, IR version 8: onnxruntime >= 1.14 runs it.
+
+sb3: a Stable-Baselines3 `PPO` zip that `PPO.load(path)` loads with only
+stable-baselines3 and torch installed (imitation's
+`load_policy("ppo", venv, path=...)` calls `PPO.load`): the same pi/vf MLPs,
+activation and weights, and our action distribution (categorical logits, or the
+Gaussian with its state-independent log_std), so `predict`, `evaluate_actions`
+and `predict_values` give what our policy does. Observation normalization
+travels exactly, clip included, as its features extractor: a torch Flatten,
+diagonal Linear ((obs - mean) / sqrt(var + eps)) and Hardtanh(+-clip_obs),
+frozen. tanh_normal policies (Brax's state-dependent scale) have no SB3 PPO
+form; nor do multi-axis observation spaces. PPO's hyperparameters in the zip are
+SB3's defaults, not the run's.
 
 hf: what `imitation.data.serialize.save` writes (a `datasets` Dataset saved
 with save_to_disk; imitation's `serialize.load(dir)` reads it), one row per
@@ -30,6 +44,7 @@ or the run's policies/final/).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -59,7 +74,7 @@ from jaxrl_expert.policy import Policy, PolicySpec
 if TYPE_CHECKING:
     import onnx
 
-FORMATS = ("onnx", "hf", "minari")
+FORMATS = ("onnx", "hf", "minari", "sb3")
 ONNX_OPSET = 17
 ONNX_IR_VERSION = 8
 EMPTY_INFO = "{}"  # jsonpickle.encode({}), what imitation stores for an empty info dict
@@ -215,6 +230,168 @@ def export_onnx(policy_dir: str, out: str) -> dict[str, Any]:
     data = onnx_model(policy).SerializeToString()
     write_atomic(out, lambda f: f.write(data))
     return {"out": os.path.abspath(out), "env_id": policy.spec.env_id, "bytes": len(data)}
+
+
+# ---------------------------------------------------------------------------
+# Stable-Baselines3
+
+
+def _sb3_activation(torch: ModuleType, name: str) -> Any:
+    """networks.ACTIVATIONS as the torch module class SB3 instantiates with no arguments
+    (flax's gelu is the tanh approximation: a partial of torch's GELU, by reference)."""
+    classes = {
+        "tanh": torch.nn.Tanh,
+        "relu": torch.nn.ReLU,
+        "elu": torch.nn.ELU,  # alpha 1, as jax.nn.elu
+        "gelu": functools.partial(torch.nn.GELU, approximate="tanh"),
+        "silu": torch.nn.SiLU,
+    }
+    if name not in classes:
+        raise ValueError(
+            f"activation {name!r} has no Stable-Baselines3 form here; supported: "
+            f"{', '.join(classes)}"
+        )
+    return classes[name]
+
+
+def _sb3_normalizer(torch: ModuleType, policy: Policy) -> Any:
+    """The policy's observation normalization and clip as SB3's features extractor.
+
+    A torch module (flatten, the diagonal Linear x / std - mean / std, Hardtanh at
+    +-clip_obs) pickled by value in the zip's policy_kwargs, with only torch classes
+    in it; SB3 calls `features_extractor_class(observation_space)`, which
+    `max(module, observation_space, key=callable)` answers with the module (a
+    space is not callable), so loading needs no code of ours.
+    """
+    spec = policy.spec
+    n = spec.observation_space.shape[0]
+    scale = torch.nn.Linear(n, n)  # its weights: _sb3_state_dict's
+    clip = float(spec.clip_obs)
+    module = torch.nn.Sequential(torch.nn.Flatten(), scale, torch.nn.Hardtanh(-clip, clip))
+    module.features_dim = n  # what SB3 reads of a features extractor
+    module.requires_grad_(False)  # fixed statistics, as the policy's own
+    return functools.partial(max, module, key=callable)
+
+
+def _sb3_spaces(gym: ModuleType, spec: PolicySpec) -> tuple[Any, Any]:
+    """The Gymnasium env's own spaces where it is the policy's env (so that `PPO.load(path,
+    env=...)`, imitation's `load_policy`, finds them equal: CartPole-v1's unbounded
+    velocities are inf there, float32's max here), else the policy's."""
+    ours = (_gym_space(gym, spec.observation_space), _gym_space(gym, spec.action_space))
+    env_spec = _gym_env_spec(spec)
+    if env_spec is None:
+        return ours
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. seals' float64 bounds cast to float32
+            env = gym.make(env_spec)
+            theirs = (env.observation_space, env.action_space)
+            env.close()
+    except Exception:  # its dependencies are not installed here (MuJoCo): ours describe it
+        return ours
+    same = all(
+        type(a) is type(b) and a.shape == b.shape and getattr(a, "n", 0) == getattr(b, "n", 0)
+        for a, b in zip(ours, theirs, strict=True)
+    )
+    return theirs if same else ours
+
+
+def _sb3_env(gym: ModuleType, spec: PolicySpec) -> Any:
+    """A do-nothing Gymnasium env with the policy's spaces: all SB3's PPO needs to build."""
+    observation_space, action_space = _sb3_spaces(gym, spec)
+
+    class SpacesOnly(gym.Env):
+        def __init__(self) -> None:
+            self.observation_space, self.action_space = observation_space, action_space
+
+        def reset(self, *, seed=None, options=None):
+            return self.observation_space.sample(), {}
+
+        def step(self, action):
+            return self.observation_space.sample(), 0.0, True, False, {}
+
+    return SpacesOnly()
+
+
+def sb3_model(policy: Policy) -> Any:
+    """The policy as a Stable-Baselines3 `PPO` (see the module doc): the same MLPs,
+    activation and weights, observation normalization in its features extractor."""
+    sb3, torch, gym = _import_extra("sb3", "stable_baselines3", "torch", "gymnasium")
+    spec = policy.spec
+    if isinstance(spec.action_space, envs.Box) and spec.distribution != "gaussian":
+        raise ValueError(
+            f"distribution {spec.distribution!r} has no Stable-Baselines3 PPO form (its scale "
+            "is a network output; SB3's Gaussian has a state-independent log_std); export a "
+            "'gaussian' policy, or use --format=onnx"
+        )
+    space = spec.action_space
+    if isinstance(space, envs.Box) and not np.all(np.isfinite([space.low, space.high])):
+        raise ValueError(
+            f"action bounds {space.low} .. {space.high} do not export to Stable-Baselines3: "
+            "its PPO takes Box actions with finite bounds only"
+        )
+    if len(spec.observation_space.shape) != 1:
+        raise ValueError(
+            f"observations of shape {tuple(spec.observation_space.shape)} do not export to "
+            "Stable-Baselines3: its MlpPolicy flattens them, our network reads the last axis; "
+            "only flat (1-D) observation spaces export"
+        )
+    policy_kwargs = {
+        "net_arch": {"pi": list(spec.pi_sizes), "vf": list(spec.vf_sizes)},
+        "activation_fn": _sb3_activation(torch, spec.activation),
+        "ortho_init": spec.ortho_init,
+        "log_std_init": spec.log_std_init,
+    }
+    if spec.norm_obs:
+        policy_kwargs["features_extractor_class"] = _sb3_normalizer(torch, policy)
+    model = sb3.PPO(
+        "MlpPolicy", _sb3_env(gym, spec), policy_kwargs=policy_kwargs, device="cpu", verbose=0
+    )
+    model.policy.load_state_dict(_sb3_state_dict(torch, policy, model.policy.state_dict()))
+    return model
+
+
+def _sb3_state_dict(torch: ModuleType, policy: Policy, initial: dict[str, Any]) -> dict[str, Any]:
+    """Our Flax parameters under SB3's names: Dense_0 .. the actor's hidden layers, then
+    its head, the critic's hidden layers, its head (torch weights are (out, in))."""
+    spec, params = policy.spec, policy.params["params"]
+    n_pi, n_vf = len(spec.pi_sizes), len(spec.vf_sizes)
+    names = [f"mlp_extractor.policy_net.{2 * i}" for i in range(n_pi)] + ["action_net"]
+    names += [f"mlp_extractor.value_net.{2 * i}" for i in range(n_vf)] + ["value_net"]
+    state = dict(initial)
+    if spec.norm_obs:  # the features extractor's Linear (SB3's ortho_init re-drew it)
+        var, mean = (np.asarray(a, np.float32) for a in (policy.obs_rms.var, policy.obs_rms.mean))
+        std = np.sqrt(var + np.float32(spec.obs_epsilon))
+        for extractor in ("features_extractor", "pi_features_extractor", "vf_features_extractor"):
+            state[f"{extractor}.1.weight"] = torch.diag(torch.from_numpy(1 / std))
+            state[f"{extractor}.1.bias"] = torch.from_numpy(-mean / std)
+    for i, name in enumerate(names):
+        layer = params[f"Dense_{i}"]
+        state[f"{name}.weight"] = torch.from_numpy(np.array(layer["kernel"], np.float32).T)
+        state[f"{name}.bias"] = torch.from_numpy(np.array(layer["bias"], np.float32))
+    if "log_std" in params:
+        state["log_std"] = torch.from_numpy(np.array(params["log_std"], np.float32))
+    for key, value in state.items():
+        if value.shape != initial[key].shape:
+            raise ValueError(
+                f"parameter {key} of shape {tuple(value.shape)} does not fit SB3's "
+                f"{tuple(initial[key].shape)}"
+            )
+    return state
+
+
+def export_sb3(policy_dir: str, out: str) -> dict[str, Any]:
+    """Writes the policy at `policy_dir` (or a run's final policy) as the Stable-Baselines3
+    PPO zip `out`, which `PPO.load(out)` (and imitation's `load_policy("ppo", venv,
+    path=out)`) loads without this package."""
+    _import_extra("sb3", "stable_baselines3", "torch")
+    if os.path.isdir(out):
+        raise ValueError(f"out={out!r} is a directory; pass the .zip file to write")
+    policy = load_policy(policy_dir)
+    model = sb3_model(policy)
+    write_atomic(out, model.save)
+    size = os.path.getsize(out)
+    return {"out": os.path.abspath(out), "env_id": policy.spec.env_id, "bytes": size}
 
 
 # ---------------------------------------------------------------------------
@@ -504,6 +681,7 @@ _FLAGS_OF = {
     "onnx": (("policy", "out"), ()),
     "hf": (("rollouts", "out"), ()),
     "minari": (("rollouts", "dataset_id"), ("policy", "author", "description")),
+    "sb3": (("policy", "out"), ()),
 }
 
 
@@ -531,6 +709,8 @@ def export(fmt: str, **kwargs: str | None) -> dict[str, Any]:
         )
     if fmt == "onnx":
         return export_onnx(kwargs["policy"], kwargs["out"])
+    if fmt == "sb3":
+        return export_sb3(kwargs["policy"], kwargs["out"])
     if fmt == "hf":
         return export_hf(kwargs["rollouts"], kwargs["out"])
     return export_minari(
@@ -551,14 +731,16 @@ def _define_flags(module_name: str) -> None:
     flags.DEFINE_enum("format", None, list(FORMATS), "what to write", **main)
     flags.DEFINE_string(
         "policy", None,
-        "onnx: the policy directory or run to export; minari: the policy (or run) that "
+        "onnx, sb3: the policy directory or run to export; minari: the policy (or run) that "
         "generated the rollouts (default: the one beside them)",
         **main,
     )  # fmt: skip
     flags.DEFINE_string(
         "rollouts", None, "hf, minari: a rollout .npz, a train_rl run, or a generate output", **main
     )
-    flags.DEFINE_string("out", None, "onnx: the .onnx file; hf: a new dataset directory", **main)
+    flags.DEFINE_string(
+        "out", None, "onnx: the .onnx file; sb3: the .zip file; hf: a new dataset directory", **main
+    )
     flags.DEFINE_string("dataset_id", None, "minari: the new dataset's id, name-vN", **main)
     flags.DEFINE_string("author", None, "minari: the dataset's author", **main)
     flags.DEFINE_string("description", None, "minari: the dataset's description", **main)

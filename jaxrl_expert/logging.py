@@ -10,11 +10,28 @@ import sys
 
 import numpy as np
 from absl import logging
-from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
 METRICS_FILE = "metrics.jsonl"
 LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+
+
+def _summary_writer_class() -> type:
+    """tensorboardX's SummaryWriter, imported without torch.
+
+    tensorboardX imports torch whenever it is installed (the sb3 extra brings
+    it) only to accept torch tensors, which we never pass: about 2 s per
+    process. A None entry in sys.modules makes that optional import fail fast.
+    """
+    blocked = "torch" not in sys.modules
+    if blocked:
+        sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        from tensorboardX import SummaryWriter
+    finally:
+        if blocked:
+            del sys.modules["torch"]
+    return SummaryWriter
 
 
 def summarize(totals: dict) -> dict[str, float]:
@@ -51,7 +68,9 @@ class TrainLogger:
         self.label = f"{label} | " if label else ""  # e.g. "seed_1", in multi-seed runs
         # A resumed run logs again what came after its checkpoint (a fresh one, all):
         # earlier points past it go, so each timestep is logged once.
-        self.writer = SummaryWriter(os.path.join(log_dir, "tb"), purge_step=resumed_timesteps + 1)
+        self.writer = _summary_writer_class()(
+            os.path.join(log_dir, "tb"), purge_step=resumed_timesteps + 1
+        )
         self.metrics_path = os.path.join(log_dir, METRICS_FILE)
         _drop_records_after(self.metrics_path, resumed_timesteps)
 

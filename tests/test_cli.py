@@ -1,5 +1,6 @@
 """The command-line tools: console scripts, flags only where `main` runs, API defaults."""
 
+import concurrent.futures
 import glob
 import json
 import os
@@ -10,7 +11,6 @@ import sys
 import pytest
 
 from jaxrl_expert import generate as generate_lib
-from jaxrl_expert.train_rl import train_rl
 
 BIN = os.path.dirname(sys.executable)  # the venv's bin/, where pip put the console scripts
 # console script -> flags its --help must list
@@ -35,21 +35,52 @@ def _script(name):
     return path
 
 
+# (console script, its arguments, the one line its error must be)
+MISTAKES = [
+    ("jaxrl-generate", ["--policy={missing}", "--out={tmp}/out", "--n_episodes=1"],
+     "no such directory"),
+    ("jaxrl-eval-policy", ["--policy={missing}"], "no such directory"),
+    ("jaxrl-render", ["--policy={missing}", "--out={tmp}/x.gif"], "no such directory"),
+    ("jaxrl-plot", ["{missing}"], "holds no metrics.jsonl"),
+    ("jaxrl-generate", ["--out={tmp}/out", "--n_episodes=1"], "Flag --policy must have"),
+    ("jaxrl-render", ["--policy={missing}"], "Flag --out must have"),
+    ("jaxrl-train-rl", ["--config.total_timestep=1000"],
+     "--config.total_timestep: no such config field in"),
+    ("jaxrl-train-rl", ["--config.ppo.n_env=3"], "did you mean --config.ppo.n_envs?"),
+    ("jaxrl-train-rl", ["--total_timesteps=100"],
+     "'total_timesteps'; did you mean --config.total_timesteps?"),
+    ("jaxrl-train-rl", ["--config=pendulm"], "does not exist; bundled configs: acrobot"),
+    ("jaxrl-train-rl", ["--config=pendulm"], "did you mean 'pendulum'?"),
+    ("jaxrl-train-rl", ["--config.env_kwargs.max_speed=4.0"], "has no field 'max_speed'"),
+    ("jaxrl-train-rl", ["--config.ppo.n_envs=abc"], "--config.ppo.n_envs=abc: invalid"),
+    ("jaxrl-train-rl", ["--config=pendulum", "--config.total_timesteps=0"],
+     "config.total_timesteps=0 is invalid; must be an int >= 1"),
+]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def policy_dir(tmp_path_factory):
-    """A policy after one tiny PPO iteration on CartPole-v1 (4 envs x 16 steps)."""
-    log_dir = tmp_path_factory.mktemp("run")
-    train_rl(
-        log_dir=str(log_dir),
-        env_id="CartPole-v1",
-        total_timesteps=64,
-        n_episodes_eval=1,
-        policy_save_interval=0,
-        checkpoint_interval=0,
-        rollout_save_final=False,
-        ppo={"n_envs": 4, "n_steps": 16, "batch_size": 32, "n_epochs": 1},
-    )
-    return log_dir / "policies" / "final"
+def started(tmp_path_factory):
+    """The process of every `--help` (console script) and MISTAKES case, all submitted at
+    once to one worker per core: each is a Python start-up (imports) on one core, so they
+    finish together in about a core count's fraction of the time one after another.
+    {("help", script) or ("mistake", index in MISTAKES): Future of its CompletedProcess}."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        cases = {}
+        for name in sorted(SCRIPTS):
+            cwd = tmp_path_factory.mktemp("help")
+            cases["help", name] = pool.submit(_run, [_script(name), "--help"], cwd)
+        for i, (name, args, _) in enumerate(MISTAKES):
+            cwd = tmp_path_factory.mktemp("mistake")
+            fill = {"missing": cwd / "no_such_policy", "tmp": cwd}
+            command = [_script(name), *(a.format(**fill) for a in args)]
+            cases["mistake", i] = pool.submit(_run, command, cwd)
+        yield cases
+
+
+@pytest.fixture(scope="module")
+def policy_dir(tiny_cartpole_run):
+    """The final policy of the session's tiny CartPole-v1 run (conftest.py)."""
+    return tiny_cartpole_run[0] / "policies" / "final"
 
 
 def test_every_cli_module_imports_in_one_process_and_defines_no_flags(repo_dir, tmp_path):
@@ -69,10 +100,12 @@ def test_every_cli_module_imports_in_one_process_and_defines_no_flags(repo_dir, 
     "how", ["console script", pytest.param("python -m", marks=pytest.mark.slow)]
 )
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_help_exits_0_and_lists_the_flags(name, how, tmp_path):
-    module = "jaxrl_expert." + name.removeprefix("jaxrl-").replace("-", "_")
-    command = [_script(name)] if how == "console script" else [sys.executable, "-m", module]
-    result = _run([*command, "--help"], cwd=tmp_path)
+def test_help_exits_0_and_lists_the_flags(name, how, started, tmp_path):
+    if how == "console script":
+        result = started["help", name].result()
+    else:
+        module = "jaxrl_expert." + name.removeprefix("jaxrl-").replace("-", "_")
+        result = _run([sys.executable, "-m", module, "--help"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     listed = set(re.findall(r"^  --(?:\[no\])?(\w+):", result.stdout, re.MULTILINE))
     assert set(SCRIPTS[name]) <= listed, result.stdout
@@ -80,32 +113,9 @@ def test_help_exits_0_and_lists_the_flags(name, how, tmp_path):
         assert "LOG_DIR" in result.stdout  # its positional arguments, from the module doc
 
 
-@pytest.mark.parametrize(
-    "name, args, message",
-    [
-        ("jaxrl-generate", ["--policy={missing}", "--out={tmp}/out", "--n_episodes=1"],
-         "no such directory"),
-        ("jaxrl-eval-policy", ["--policy={missing}"], "no such directory"),
-        ("jaxrl-render", ["--policy={missing}", "--out={tmp}/x.gif"], "no such directory"),
-        ("jaxrl-plot", ["{missing}"], "holds no metrics.jsonl"),
-        ("jaxrl-generate", ["--out={tmp}/out", "--n_episodes=1"], "Flag --policy must have"),
-        ("jaxrl-render", ["--policy={missing}"], "Flag --out must have"),
-        ("jaxrl-train-rl", ["--config.total_timestep=1000"],
-         "--config.total_timestep: no such config field in"),
-        ("jaxrl-train-rl", ["--config.ppo.n_env=3"], "did you mean --config.ppo.n_envs?"),
-        ("jaxrl-train-rl", ["--total_timesteps=100"],
-         "'total_timesteps'; did you mean --config.total_timesteps?"),
-        ("jaxrl-train-rl", ["--config=pendulm"], "does not exist; bundled configs: acrobot"),
-        ("jaxrl-train-rl", ["--config=pendulm"], "did you mean 'pendulum'?"),
-        ("jaxrl-train-rl", ["--config.env_kwargs.max_speed=4.0"], "has no field 'max_speed'"),
-        ("jaxrl-train-rl", ["--config.ppo.n_envs=abc"], "--config.ppo.n_envs=abc: invalid"),
-        ("jaxrl-train-rl", ["--config=pendulum", "--config.total_timesteps=0"],
-         "config.total_timesteps=0 is invalid; must be an int >= 1"),
-    ],
-)  # fmt: skip
-def test_a_users_mistake_ends_in_one_line_not_a_traceback(name, args, message, tmp_path):
-    fill = {"missing": tmp_path / "no_such_policy", "tmp": tmp_path}
-    result = _run([_script(name), *(a.format(**fill) for a in args)], cwd=tmp_path)
+@pytest.mark.parametrize("name, args, message", MISTAKES)
+def test_a_users_mistake_ends_in_one_line_not_a_traceback(name, args, message, started):
+    result = started["mistake", MISTAKES.index((name, args, message))].result()
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -1,4 +1,4 @@
-"""jaxrl_expert.export: ONNX policies act as `Policy.act` does; rollouts round-trip through
+"""jaxrl_expert.export: ONNX and SB3 policies act as `Policy.act` does; rollouts round-trip through
 imitation's HuggingFace layout and Minari bit for bit; missing extras and bad input are one line."""
 
 import dataclasses
@@ -397,6 +397,8 @@ def test_seals_fixed_horizon_episodes_are_truncations_of_the_gymnasium_env(minar
         ("onnx", "onnx", lambda: export.export_onnx("policy", "policy.onnx")),
         ("hf", "datasets", lambda: export.export_hf("rollouts.npz", "out")),
         ("minari", "minari", lambda: export.export_minari("rollouts.npz", "a/b-v0")),
+        ("sb3", "stable_baselines3", lambda: export.export_sb3("policy", "policy.zip")),
+        ("sb3", "torch", lambda: export.export_sb3("policy", "policy.zip")),
     ],
 )
 def test_a_missing_extra_is_one_line_naming_the_install(fmt, module, call, monkeypatch):
@@ -409,8 +411,9 @@ def test_a_missing_extra_is_one_line_naming_the_install(fmt, module, call, monke
 @pytest.mark.parametrize(
     "fmt, kwargs, message",
     [
-        ("foo", {}, "format='foo' is invalid; must be one of onnx, hf, minari"),
+        ("foo", {}, "format='foo' is invalid; must be one of onnx, hf, minari, sb3"),
         ("onnx", {"out": "x.onnx"}, "--format=onnx needs --policy"),
+        ("sb3", {"policy": "p"}, "--format=sb3 needs --out"),
         ("hf", {}, "--format=hf needs --rollouts and --out"),
         ("hf", {"rollouts": "r", "out": "o", "policy": "p"}, "--format=hf does not take --policy"),
         ("minari", {"rollouts": "r", "dataset_id": "a/b-v0", "out": "o"}, "$MINARI_DATASETS_PATH"),
@@ -432,4 +435,147 @@ def test_the_command_line_exports_and_a_mistake_is_one_line(pendulum_npz, starte
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 1
     lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "--format" in lines[0] and "onnx|hf|minari" in lines[0], stderr
+    assert len(lines) == 1 and "--format" in lines[0] and "onnx|hf|minari|sb3" in lines[0], stderr
+
+
+# ---------------------------------------------------------------------------
+# Stable-Baselines3
+
+
+# PPO.load of a zip, and predict, in a process where jaxrl_expert cannot be imported.
+SB3_CHILD = """
+import sys
+import numpy as np
+sys.modules["jaxrl_expert"] = None  # import jaxrl_expert (and from it) fails
+from stable_baselines3 import PPO
+out, obs_file, actions_file = sys.argv[1:]
+actions, _ = PPO.load(out, device="cpu").predict(np.load(obs_file), deterministic=True)
+np.save(actions_file, actions)
+"""
+
+
+@pytest.fixture(scope="module")
+def sb3(policy_dirs, tmp_path_factory):
+    """stable_baselines3 and torch (imported here: seconds, only for the tests that use them),
+    and a child process loading the Gaussian policy's zip without this package (started
+    with the first SB3 test, so that it overlaps the others)."""
+    sb3, torch = pytest.importorskip("stable_baselines3"), pytest.importorskip("torch")
+    root = tmp_path_factory.mktemp("sb3")
+    files = [str(root / name) for name in ("policy.zip", "obs.npy", "actions.npy")]
+    summary = export.export("sb3", policy=policy_dirs["gaussian"], out=files[0])  # the command's
+    assert summary["out"] == files[0]
+    np.save(files[1], large_observations(checkpoints.load_policy(policy_dirs["gaussian"])))
+    child = subprocess.Popen(
+        [sys.executable, "-c", SB3_CHILD, *files],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    yield sb3, torch, child, files
+    if child.poll() is None:  # a test selection never waited for it
+        child.kill()
+    child.communicate()
+
+
+def sb3_and_our_log_probs(sb3, model, policy, seed=3):
+    """Log-probabilities of one sample per observation (raw: Gaussian ones unclipped) under
+    SB3's `evaluate_actions` and under ours, with both values."""
+    torch = sb3[1]
+    obs = large_observations(policy, seed)
+    dist, value = policy.spec.apply(policy.params, policy.obs_rms, jnp.asarray(obs))
+    actions = dist.sample(jax.random.PRNGKey(seed))
+    with torch.no_grad():
+        sb3_value, sb3_logp, _ = model.policy.evaluate_actions(
+            torch.as_tensor(obs), torch.as_tensor(np.array(actions))
+        )
+    return (sb3_logp.numpy(), np.asarray(dist.log_prob(actions))), (
+        sb3_value.numpy()[:, 0],
+        np.asarray(value),
+    )
+
+
+@pytest.mark.parametrize("name", ["discrete", "gaussian"])
+def test_sb3_zip_acts_and_scores_actions_as_the_policy_does(sb3, policy_dirs, name, tmp_path):
+    """Observations far out (large_observations clips many): the zip clips them as we do."""
+    PPO, DummyVecEnv = sb3[0].PPO, sb3[0].common.vec_env.DummyVecEnv
+    out = str(tmp_path / "policy.zip")
+    summary = export.export_sb3(policy_dirs[name], out)
+    assert summary["out"] == out and os.listdir(tmp_path) == ["policy.zip"]
+    model = PPO.load(out, device="cpu")
+    policy = checkpoints.load_policy(policy_dirs[name])
+    obs = large_observations(policy)
+    got, _ = model.predict(obs, deterministic=True)
+    want = policy.act(obs, deterministic=True)
+    assert got.shape == want.shape
+    if name == "discrete":
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        assert np.any(np.abs(want) == 2.0) and np.any(np.abs(want) < 1.9)  # clipped, and not
+    (sb3_logp, our_logp), (sb3_value, our_value) = sb3_and_our_log_probs(sb3, model, policy)
+    np.testing.assert_allclose(sb3_logp, our_logp, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(sb3_value, our_value, rtol=1e-5, atol=1e-5)
+    # imitation's load_policy("ppo", venv, path=out) is PPO.load(out, env=venv): the spaces
+    # must equal the Gymnasium env's (CartPole-v1's unbounded velocities are inf there).
+    gym = pytest.importorskip("gymnasium")
+    env_id = policy.spec.env_id
+    PPO.load(out, env=DummyVecEnv([lambda: gym.make(env_id)]), device="cpu")
+
+
+def finite(space):
+    """The Box with its infinite bounds made +-5 (SB3 takes finite bounds only)."""
+    low, high = np.nan_to_num(space.low_array, neginf=-5), np.nan_to_num(space.high_array, posinf=5)
+    return envs.Box.from_bounds(low, high, space.shape)
+
+
+@pytest.mark.parametrize("activation, _, action_space", ACTIVATION_CASES)
+def test_sb3_covers_every_activation_and_box_action(sb3, activation, _, action_space):
+    """gelu included (flax's is the tanh approximation; SB3's activation a partial of
+    torch's GELU); Gaussian policies only (SB3 has no tanh_normal), multi-axis Boxes too."""
+    action_space = finite(action_space)
+    policy = make_policy("Pendulum-v1", "gaussian", activation, action_space)
+    model = export.sb3_model(policy)
+    obs = large_observations(policy)
+    got, _ = model.predict(obs, deterministic=True)
+    dist, _ = policy.spec.apply(policy.params, policy.obs_rms, jnp.asarray(obs))
+    want = policy.spec.env_action(dist, dist.mode())  # spec.act's, uncompiled (faster here)
+    assert got.shape == want.shape == (N_OBS, *action_space.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5)
+    # The Gaussians, unclipped (their means reach tens, where float32 sums in another order
+    # differ by ulps; log-probabilities of actions there cancel them into 1e-4s).
+    torch = sb3[1]
+    with torch.no_grad():
+        gaussian = model.policy.get_distribution(torch.as_tensor(obs)).distribution
+    np.testing.assert_allclose(gaussian.mean.numpy(), dist.loc, rtol=1e-6, atol=1e-5)
+    std = np.broadcast_to(np.exp(dist.log_std), dist.loc.shape)
+    np.testing.assert_allclose(gaussian.stddev.numpy(), std, rtol=1e-6)
+
+
+def test_sb3_zip_loads_without_this_package(policy_dirs, sb3):
+    """The `sb3` fixture's child process loaded the zip with jaxrl_expert unimportable."""
+    _, _, child, (_, obs_file, actions_file) = sb3
+    _, stderr = child.communicate(timeout=300)
+    assert child.returncode == 0, stderr[-3000:]
+    assert "deserialize" not in stderr  # SB3 warns, and goes on, when a pickle fails to load
+    policy = checkpoints.load_policy(policy_dirs["gaussian"])
+    want = policy.act(np.load(obs_file), deterministic=True)
+    np.testing.assert_allclose(np.load(actions_file), want, rtol=0, atol=1e-5)
+
+
+def test_sb3_refuses_multi_axis_observations_and_infinite_action_bounds_in_one_line(sb3):
+    policy = make_policy("Pendulum-v1")
+    spec = dataclasses.replace(policy.spec, observation_space=envs.Box.from_bounds(-1, 1, (3, 1)))
+    with pytest.raises(ValueError, match=r"observations of shape \(3, 1\) do not export") as e:
+        export.sb3_model(policy.replace(spec=spec))
+    assert "\n" not in str(e.value)
+    policy = make_policy("Pendulum-v1", action_space=ACTIVATION_CASES[-1][2])  # high: inf
+    with pytest.raises(ValueError, match="its PPO takes Box actions with finite bounds only") as e:
+        export.sb3_model(policy)
+    assert "\n" not in str(e.value)
+
+
+def test_sb3_export_of_a_tanh_normal_policy_writes_nothing(sb3, policy_dirs, tmp_path):
+    with pytest.raises(ValueError) as e:
+        export.export_sb3(policy_dirs["tanh_normal"], str(tmp_path / "policy.zip"))
+    assert str(e.value).startswith("distribution 'tanh_normal' has no Stable-Baselines3 PPO form")
+    assert "\n" not in str(e.value) and os.listdir(tmp_path) == []

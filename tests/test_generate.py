@@ -12,26 +12,15 @@ import pytest
 from jaxrl_expert import generate as generate_lib
 from jaxrl_expert import rollouts
 from jaxrl_expert.generate import generate
-from jaxrl_expert.train_rl import train_rl
 
-TINY_PPO = {"n_envs": 4, "n_steps": 16, "batch_size": 32, "n_epochs": 1}
 # Parts of >= 600 transitions until >= 1500: three parts (the tiny policy's episodes are short).
 TIMESTEPS = {"n_timesteps": 1500, "shard_size": 600, "n_envs": 4, "seed": 3}
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    log_dir = tmp_path_factory.mktemp("run")
-    train_rl(
-        log_dir=str(log_dir),
-        env_id="CartPole-v1",
-        total_timesteps=300,
-        policy_save_interval=0,
-        rollout_save_final=False,
-        n_episodes_eval=2,
-        ppo=TINY_PPO,
-    )
-    return log_dir
+def run_dir(tiny_cartpole_run):
+    """The session's tiny CartPole-v1 run (conftest.py): generate reads its final policy."""
+    return tiny_cartpole_run[0]
 
 
 @pytest.fixture(scope="module")

@@ -59,26 +59,8 @@ def test_gaussian_and_categorical_distributions_match_closed_forms():
     assert int(cat.mode()) == 2
 
 
-@pytest.fixture(scope="module")
-def tiny_pendulum():
-    config = config_lib.base_config()
-    config_lib.apply_overrides(
-        config,
-        {
-            "env_id": "Pendulum-v1",
-            "total_timesteps": 256,
-            "normalize_kwargs": {"norm_obs": True},
-            "ppo": {"n_envs": 4, "n_steps": 32, "batch_size": 32, "n_epochs": 2},
-        },
-    )
-    config_lib.validate(config)
-    env = make_env(config)
-    trainer = ppo.make_train(config, env)
-    return jax.jit(trainer.init), jax.jit(trainer.train)
-
-
 def test_same_seed_gives_identical_training_and_another_seed_differs(tiny_pendulum):
-    init, train = tiny_pendulum
+    init, train, _ = tiny_pendulum  # conftest.py
     runs = [train(init(jax.random.PRNGKey(seed)), 2) for seed in (0, 0, 1)]
     leaves = [jax.tree.leaves(state.params) for state, _ in runs]
     for a, b in zip(leaves[0], leaves[1], strict=True):
@@ -92,7 +74,7 @@ def test_same_seed_gives_identical_training_and_another_seed_differs(tiny_pendul
 
 def test_train_chunk_continues_exactly(tiny_pendulum):
     """Two chunks of one iteration equal one chunk of two: chunking is invisible."""
-    init, train = tiny_pendulum
+    init, train, _ = tiny_pendulum
     state = init(jax.random.PRNGKey(3))
     whole, _ = train(state, 2)
     half, _ = train(state, 1)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import fast_compile_env
 
 from jaxrl_expert import config as config_lib
 from jaxrl_expert import load_policy, rollouts
@@ -68,10 +69,20 @@ def assert_every_file_loads(log_dir):
         assert rollouts.load(str(file))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def cached_compiles(compilation_cache):
+    """The runs of this config compile its programs once (conftest.CompilationCache), in this
+    process and in the CLI runs (`compilation_cache.env()`): resuming loads what the first
+    run compiled, as a user's resume does; a changed program still compiles."""
+    with compilation_cache.in_process():
+        yield
+
+
 @pytest.fixture(scope="module")
-def uninterrupted(repo_dir, tmp_path_factory):
+def uninterrupted(repo_dir, tmp_path_factory, compilation_cache):
     log_dir = tmp_path_factory.mktemp("whole") / "run"
-    subprocess.run(cli(log_dir, repo_dir), cwd=repo_dir, check=True, capture_output=True)
+    subprocess.run(cli(log_dir, repo_dir), cwd=repo_dir, check=True, capture_output=True,
+                   env=compilation_cache.env())  # fmt: skip
     return log_dir
 
 
@@ -96,12 +107,14 @@ MORE_KILL_POINTS = [pytest.param(k, marks=pytest.mark.slow) for k in (1, 2)]
 
 @pytest.mark.parametrize("kill_seed", [0, *MORE_KILL_POINTS])
 def test_sigkill_at_a_random_point_then_rerun_completes_with_identical_result(
-    uninterrupted, repo_dir, tmp_path, kill_seed
+    uninterrupted, repo_dir, tmp_path, kill_seed, compilation_cache
 ):
     log_dir = tmp_path / "run"
+    env = compilation_cache.env()
     process = subprocess.Popen(
-        cli(log_dir, repo_dir), cwd=repo_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+        cli(log_dir, repo_dir), cwd=repo_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+    )  # fmt: skip
     checkpoints = log_dir / "checkpoints"
     deadline = time.monotonic() + 120
     while not (checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())):
@@ -111,7 +124,9 @@ def test_sigkill_at_a_random_point_then_rerun_completes_with_identical_result(
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (log_dir / "stats.json").exists()  # the kill landed before the end
-    rerun = subprocess.run(cli(log_dir, repo_dir), cwd=repo_dir, capture_output=True, text=True)
+    rerun = subprocess.run(
+        cli(log_dir, repo_dir), cwd=repo_dir, capture_output=True, text=True, env=env
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert_every_file_loads(log_dir)
     assert_same_result(uninterrupted, log_dir)
@@ -259,8 +274,9 @@ def test_a_busy_log_dir_refuses_a_second_run_and_ctrl_c_ends_the_first_in_one_li
                "--config.ppo.n_envs=4", "--config.ppo.n_steps=16", "--config.ppo.batch_size=64",
                "--config.ppo.n_epochs=1", "--config.checkpoint_interval=640",
                "--config.policy_save_interval=0", "--config.log_interval=1000"]  # fmt: skip
+    env = fast_compile_env()  # the first exits once its compile ends: make that sooner
     first = subprocess.Popen(command, cwd=repo_dir, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+                             stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while not (log_dir / ".lock").exists():
@@ -269,7 +285,7 @@ def test_a_busy_log_dir_refuses_a_second_run_and_ctrl_c_ends_the_first_in_one_li
         while not (log_dir / "checkpoints").is_dir():  # refused for the lock, not the config
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.01)
-        second = subprocess.run([*command, "--config.seed=1"], cwd=repo_dir,
+        second = subprocess.run([*command, "--config.seed=1"], cwd=repo_dir, env=env,
                                 capture_output=True, text=True, timeout=300)  # fmt: skip
         assert second.returncode == 1
         assert (

@@ -1,5 +1,6 @@
 """The train_rl contract: policy directories, imitation-loadable rollouts, warm start."""
 
+import functools
 import json
 import math
 import os
@@ -21,38 +22,32 @@ TINY_PPO = {"n_envs": 4, "n_steps": 16, "batch_size": 32, "n_epochs": 1}
 
 
 @pytest.fixture(scope="module")
-def three_interval_run(tmp_path_factory):
-    log_dir = tmp_path_factory.mktemp("three")
-    stats = train_rl(
-        log_dir=str(log_dir),
-        env_id="CartPole-v1",
-        total_timesteps=300,
-        policy_save_interval=100,
-        rollout_save_n_timesteps=100,
-        n_episodes_eval=5,
-        ppo=TINY_PPO,
-    )
+def three_interval_run(tiny_cartpole_run):
+    """The session's tiny CartPole-v1 run (conftest.TINY_CARTPOLE): saves every 200 timesteps
+    with 128 per iteration; (log_dir, returned stats)."""
+    log_dir, stats, _ = tiny_cartpole_run
     return log_dir, stats
 
 
 def test_three_save_intervals_give_exactly_the_expected_entries(three_interval_run):
     log_dir, _ = three_interval_run
-    batch = 64
-    # The first iteration boundary at or after each multiple of 100 timesteps.
-    steps = [math.ceil(k * 100 / batch) * batch for k in (1, 2, 3)]
-    assert steps == [128, 256, 320]
+    batch = 128
+    # The first iteration boundary at or after each multiple of 200 timesteps.
+    steps = [math.ceil(k * 200 / batch) * batch for k in (1, 2, 3)]
+    assert steps == [256, 512, 640]  # not 128 or 384; 640 is also the last iteration
     names = [f"{s:012d}" for s in steps]
     assert sorted(os.listdir(log_dir / "policies")) == [*names, "final"]
     assert sorted(os.listdir(log_dir / "rollouts")) == [f"{n}.npz" for n in [*names, "final"]]
     for name in [*names, "final"]:
         policy = load_policy(str(log_dir / "policies" / name))
         assert policy.metadata["env_id"] == "CartPole-v1"
-        expected_steps = 320 if name == "final" else int(name)
+        expected_steps = 640 if name == "final" else int(name)
         assert read_metadata(str(log_dir / "policies" / name))["timesteps"] == expected_steps
         trajectories = rollouts.load(str(log_dir / "rollouts" / f"{name}.npz"))
         assert sum(len(t.acts) for t in trajectories) >= 100
     stats = json.loads((log_dir / "stats.json").read_text())
     assert stats == three_interval_run[1]
+    assert stats["n_traj"] == 5
     assert set(stats) == {
         "n_traj", "monitor_return_len",
         *(f"{p}_{s}" for p in ("return", "len", "monitor_return")
@@ -85,17 +80,27 @@ def imitation_load(path):
 def policy_sample():
     """Sample rollouts from a random-init policy: discrete and continuous."""
 
-    def sample(env_id, n_timesteps=None, n_episodes=None, seed=0, deterministic=False):
+    @functools.cache
+    def program(env_id, n_timesteps, n_episodes, deterministic):
+        """The trainer and the jitted sampler (the policy's arrays as arguments): one
+        compile for each kind of request."""
         config = config_lib.base_config()
         config_lib.apply_overrides(config, {"env_id": env_id, "ppo": TINY_PPO})
         config_lib.validate(config)
         env = make_env(config)
         trainer = ppo.make_train(config, env)
+
+        def sampler(params, obs_rms, key):
+            act = trainer.policy.act
+            policy = lambda obs, k: act(params, obs_rms, obs, k, deterministic)
+            return rollouts.make_sampler(env, policy, 4, n_timesteps, n_episodes)(key)
+
+        return trainer, jax.jit(sampler)
+
+    def sample(env_id, n_timesteps=None, n_episodes=None, seed=0, deterministic=False):
+        trainer, sampler = program(env_id, n_timesteps, n_episodes, deterministic)
         state = trainer.init(jax.random.PRNGKey(seed))
-        act = trainer.policy.act
-        policy = lambda obs, key: act(state.params, state.obs_rms, obs, key, deterministic)
-        sampler = rollouts.make_sampler(env, policy, 4, n_timesteps, n_episodes)
-        records = jax.jit(sampler)(jax.random.PRNGKey(seed + 100))
+        records = sampler(state.params, state.obs_rms, jax.random.PRNGKey(seed + 100))
         return rollouts.records_to_arrays(records)
 
     return sample
@@ -150,7 +155,7 @@ def test_deterministic_rollouts_repeat(policy_sample):
 
 def test_truncated_npz_fails_naming_the_file(tmp_path, policy_sample):
     path = tmp_path / "r.npz"
-    rollouts.save(str(path), policy_sample("CartPole-v1", n_episodes=2))
+    rollouts.save(str(path), policy_sample("CartPole-v1", n_episodes=7))  # compiled above
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(ValueError, match=r"r\.npz.*unreadable or truncated"):
         rollouts.load(str(path))
@@ -180,16 +185,9 @@ def test_damaged_or_inconsistent_rollout_files_fail_naming_the_file(tmp_path):
         rollouts.load(str(tmp_path / "bare.npz"))
 
 
-def test_policy_round_trip_is_exact_and_applies_normalization(tmp_path):
-    config = config_lib.base_config()
-    config_lib.apply_overrides(
-        config,
-        {"env_id": "Pendulum-v1", "normalize_kwargs": {"norm_obs": True}, "ppo": TINY_PPO},
-    )
-    config_lib.validate(config)
-    env = make_env(config)
-    trainer = ppo.make_train(config, env)
-    state, _ = jax.jit(trainer.train)(trainer.init(jax.random.PRNGKey(0)), 2)
+def test_policy_round_trip_is_exact_and_applies_normalization(tiny_pendulum, tmp_path):
+    init, train, trainer = tiny_pendulum  # Pendulum-v1, norm_obs (conftest.py)
+    state, _ = train(init(jax.random.PRNGKey(0)), 2)
     assert float(state.obs_rms.count) > 1  # statistics were learned
     save_policy(str(tmp_path / "p"), Policy(trainer.policy, state.params, state.obs_rms), 7)
     policy = load_policy(str(tmp_path / "p"))
@@ -226,15 +224,19 @@ def test_final_policy_reproduces_returned_stats_in_a_fresh_process(default_cli_r
     assert (log_dir / "rollouts" / "final.npz").exists()
 
 
-def test_warm_start_from_an_expert_scores_after_one_iteration(default_cli_run, tmp_path):
+def test_warm_start_from_an_expert_scores_after_one_iteration(
+    default_cli_run, compilation_cache, tmp_path
+):
     log_dir, _ = default_cli_run
-    stats = train_rl(
-        log_dir=str(tmp_path),
-        agent_path=str(log_dir / "policies" / "final"),
-        total_timesteps=4096,
-        policy_save_interval=0,
-        n_episodes_eval=20,
-    )
+    with compilation_cache.in_process():  # the default config's train program: compiled once
+        stats = train_rl(
+            log_dir=str(tmp_path),
+            agent_path=str(log_dir / "policies" / "final"),
+            total_timesteps=4096,
+            policy_save_interval=0,
+            rollout_save_final=False,  # no rollouts: a program less to compile
+            n_episodes_eval=20,
+        )
     assert stats["monitor_return_mean"] >= 490
 
 

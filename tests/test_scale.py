@@ -10,6 +10,7 @@ import textwrap
 import jax
 import numpy as np
 import pytest
+from conftest import compile_fast, fast_compile_env
 
 from jaxrl_expert import config as config_lib
 from jaxrl_expert import load_policy, ppo
@@ -64,8 +65,8 @@ FOUR_DEVICES = textwrap.dedent(
 
 
 def test_four_devices_shard_envs_and_match_one_device(repo_dir, tmp_path):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "PYTHONPATH": repo_dir}  # fmt: skip
+    env = fast_compile_env(XLA_FLAGS="--xla_force_host_platform_device_count=4",
+                           PYTHONPATH=repo_dir)  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-c", FOUR_DEVICES, str(tmp_path), json.dumps(TINY)],
         capture_output=True, text=True, env=env, timeout=600,
@@ -107,6 +108,7 @@ def test_two_processes_under_jax_distributed_write_one_set_of_files(repo_dir, tm
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=fast_compile_env(),
         )
         for i in range(2)
     ]
@@ -129,10 +131,13 @@ def test_vmapped_seed_equals_a_single_run_with_that_seed():
     env = make_env(config)
     trainer = ppo.make_train(config, env)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in (0, 1, 2)])
-    stacked, _ = jax.jit(jax.vmap(trainer.train, in_axes=(0, None)))(
-        jax.jit(lambda k: ppo.init_seeds(trainer.init, k))(keys), 1
-    )
-    single, _ = jax.jit(trainer.train)(jax.jit(trainer.init)(keys[1]), 1)
+
+    def run(program, *args):  # compile-bound: XLA's fastest compile, both sides alike
+        return compile_fast(program, *args)(*args)
+
+    train_seeds = jax.vmap(trainer.train, in_axes=(0, None))
+    stacked, _ = run(train_seeds, run(lambda k: ppo.init_seeds(trainer.init, k), keys), 1)
+    single, _ = run(trainer.train, run(trainer.init, keys[1]), 1)
     # The same RNG streams: the rollout of seed 1 is identical...
     np.testing.assert_array_equal(stacked.env_state.obs[1], single.env_state.obs)
     np.testing.assert_array_equal(stacked.key[1], single.key)
@@ -149,7 +154,10 @@ def test_multi_seed_run_writes_single_seed_layouts(repo_dir, tmp_path):
              "--config.ppo.n_envs=8", "--config.ppo.n_steps=16", "--config.ppo.batch_size=64",
              "--config.ppo.n_epochs=1"]  # fmt: skip
     command = [sys.executable, "-m", "jaxrl_expert.train_rl", *flags]
-    first = subprocess.run(command, cwd=repo_dir, capture_output=True, text=True, timeout=600)
+    env = fast_compile_env()
+    first = subprocess.run(
+        command, cwd=repo_dir, capture_output=True, text=True, timeout=600, env=env
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     results = json.loads((tmp_path / "stats.json").read_text())
     assert sorted(results) == ["seed_0", "seed_1"]
@@ -164,7 +172,9 @@ def test_multi_seed_run_writes_single_seed_layouts(repo_dir, tmp_path):
     a, b = (load_policy(str(tmp_path / f"seed_{i}" / "policies" / "final")) for i in range(2))
     assert not np.array_equal(jax.tree.leaves(a.params)[0], jax.tree.leaves(b.params)[0])
     # Resuming the finished multi-seed run changes nothing.
-    again = subprocess.run(command, cwd=repo_dir, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        command, cwd=repo_dir, capture_output=True, text=True, timeout=600, env=env
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((tmp_path / "stats.json").read_text()) == results
     assert "is a finished run of this config" in again.stderr
