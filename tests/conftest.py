@@ -61,7 +61,7 @@ class CompilationCache:
     def env(self, **extra):
         """os.environ for a subprocess (train_rl turns the cache on in `directory`)."""
         env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": self.directory, **extra}
-        del env["JAX_ENABLE_COMPILATION_CACHE"]
+        env.pop("JAX_ENABLE_COMPILATION_CACHE", None)  # set to false above
         return env
 
     @contextlib.contextmanager
