@@ -120,7 +120,9 @@ def make_env(config: ml_collections.ConfigDict) -> envs.Env:
     try:
         env = envs.make(config.env_id, config.env_backend, **config.env_kwargs.to_dict())
     except ValueError as e:
-        raise ValueError(f"config.env_kwargs for {config.env_id}: {e}") from None
+        raise ValueError(
+            f"config.env_id={config.env_id!r} with env_kwargs {config.env_kwargs.to_dict()}: {e}"
+        ) from None
     if config.reward_type is None:
         return env
     kwargs = {k: v for k, v in config.load_reward_kwargs.to_dict().items() if v is not None}
