@@ -396,6 +396,9 @@ def _config_differences(
     if not isinstance(saved, dict):
         return {}, None
     current = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as saved
+    # A field added to the schema after that run was written had its default there.
+    defaults = json.loads(json.dumps(config_lib.base_config().to_dict()))
+    saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
     return saved, sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
 
 
