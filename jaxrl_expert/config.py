@@ -24,6 +24,7 @@ from jaxrl_expert.networks import ACTIVATIONS, DISTRIBUTIONS
 from jaxrl_expert.rewards import REWARD_TYPES
 
 LR_SCHEDULES = ("constant", "linear")
+ALGORITHMS = ("ppo", "sac")
 
 
 def config_path(name: str) -> str:
@@ -78,6 +79,7 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
 def base_config() -> ml_collections.ConfigDict:
     """imitation's train_rl defaults (SB3 PPO underneath) on seals/CartPole-v0."""
     config = ml_collections.ConfigDict()
+    config.algo = "ppo"  # 'ppo' (config.ppo) or 'sac' (config.sac; Box actions)
     config.env_id = "seals/CartPole-v0"  # a JAX port (envs.ENV_IDS) or any Gymnasium id
     config.env_backend = "auto"  # 'auto' (our JAX port if any), 'jax', 'gymnasium(_async)'
     config.env_kwargs = ml_collections.ConfigDict()  # passed to envs.make(env_id, **env_kwargs)
@@ -113,7 +115,7 @@ def base_config() -> ml_collections.ConfigDict:
             "update_stats": config_dict.placeholder(bool),  # RewardNet_normalized: live stats
         }
     )
-    config.log_interval = 1  # PPO iterations per console line / TensorBoard point
+    config.log_interval = 1  # iterations (PPO rollouts, SAC train_freq cycles) per log point
 
     config.ppo = ppo = ml_collections.ConfigDict()  # SB3 PPO + policy hyperparameters
     ppo.n_envs = 8  # parallel environments (SB3 / imitation num_vec)
@@ -137,7 +139,30 @@ def base_config() -> ml_collections.ConfigDict:
     ppo.distribution = "gaussian"  # Box actions: 'gaussian' (SB3) or 'tanh_normal' (Brax)
     ppo.unroll_length = config_dict.placeholder(int)  # Brax: GAE per minibatch; None: SB3
     ppo.reward_scale = 1.0  # Brax reward_scaling: training reward multiplier
+
+    config.sac = sac = ml_collections.ConfigDict()  # SB3 SAC hyperparameters (algo='sac')
+    sac.n_envs = 1  # parallel environments; each env step adds n_envs transitions
+    sac.buffer_size = 1_000_000  # replay capacity in transitions (each env keeps // n_envs)
+    sac.learning_starts = 100  # transitions of uniform random actions before any update
+    sac.batch_size = 256  # transitions per gradient step (a multiple of n_envs)
+    sac.tau = 0.005  # Polyak coefficient of the target critics' update
+    sac.gamma = 0.99  # discount
+    sac.train_freq = 1  # vectorized env steps between rounds of gradient steps
+    sac.gradient_steps = 1  # gradient steps per round; -1: one per transition collected
+    sac.learning_rate = 3e-4  # Adam step size of actor, critics and entropy coefficient
+    sac.ent_coef = "auto"  # 'auto' (learned, starts at 1), 'auto_<init>', or a fixed float
+    sac.target_entropy = "auto"  # aim of a learned ent_coef: 'auto' -dim(A), 'auto_<k>' -k dim(A)
+    sac.target_update_interval = 1  # gradient steps between target-critic updates
+    sac.net_arch = ml_collections.ConfigDict({"pi": (256, 256), "qf": (256, 256)})  # hidden
+    sac.activation = "relu"  # one of networks.ACTIVATIONS
+    sac.use_sde = False  # SB3's generalized state-dependent exploration: not supported
+    sac.reward_scale = 1.0  # Brax reward_scaling: training reward multiplier
     return config
+
+
+def n_envs(config: ml_collections.ConfigDict) -> int:
+    """Parallel environments of the config's algorithm."""
+    return config[config.algo].n_envs
 
 
 def sb3_config(
@@ -262,6 +287,58 @@ def brax_config(
     return config
 
 
+def brax_sac_config(
+    env_id: str,
+    *,
+    num_timesteps: int,
+    num_envs: int,
+    batch_size: int,
+    grad_updates_per_step: int,
+    reward_scaling: float,
+    discounting: float,
+    learning_rate: float,
+    min_replay_size: int,
+    max_replay_size: int,
+    episode_length: int = 1000,
+    action_repeat: int = 1,
+    normalize_observations: bool = True,
+    backend: str = "positional",
+) -> ml_collections.ConfigDict:
+    """A SAC config from Brax's published SAC settings, in Brax's own names.
+
+    Brax's SAC steps num_envs envs once, then makes grad_updates_per_step
+    gradient steps (SB3: train_freq 1, gradient_steps); it fills min_replay_size
+    transitions with uniform random actions first (learning_starts); its
+    buffer holds max_replay_size (buffer_size). Networks and entropy tuning
+    are Brax's defaults: (256, 256) ReLU actor and twin critics, tau 0.005, a
+    learned entropy coefficient starting at 1 aiming at -dim(A) / 2.
+    """
+    config = base_config()
+    config.algo = "sac"
+    config.env_id = env_id
+    config.env_kwargs = ml_collections.ConfigDict(
+        {"backend": backend, "episode_length": episode_length, "action_repeat": action_repeat}
+    )
+    config.total_timesteps = num_timesteps // action_repeat  # Brax counts physics steps
+    config.normalize_reward = False  # Brax scales rewards instead (sac.reward_scale)
+    config.normalize_kwargs.norm_obs = normalize_observations
+    config.n_episodes_eval = 16
+    config.policy_save_interval = config.total_timesteps // 10  # ten policy saves per run
+    config.checkpoint_interval = config.total_timesteps // 10  # and ten resume points
+    config.log_interval = max(1, config.total_timesteps // (50 * num_envs))  # ~50 log lines
+    sac = config.sac
+    sac.n_envs = num_envs
+    sac.buffer_size = max_replay_size
+    sac.learning_starts = min_replay_size
+    sac.batch_size = batch_size
+    sac.gamma = discounting
+    sac.gradient_steps = grad_updates_per_step
+    sac.learning_rate = learning_rate
+    sac.target_entropy = "auto_0.5"
+    sac.reward_scale = reward_scaling
+    return config
+
+
 def _schema_keys(node: Any, prefix: str = "") -> set[str]:
     keys = set()
     for name, value in node.items():
@@ -341,8 +418,11 @@ class _Checker:
             self.fail(path, "True or False")
 
     def choice(self, path: str, allowed: tuple[str, ...]) -> None:
-        if self.get(path) not in allowed:
-            self.fail(path, f"one of {list(allowed)}")
+        value = self.get(path)
+        if value not in allowed:
+            close = difflib.get_close_matches(str(value), allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            self.fail(path, f"one of {list(allowed)}{hint}")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -401,7 +481,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.agent_path is not None and not isinstance(config.agent_path, str):
         check.fail("agent_path", "None or the path of a saved policy directory")
     check.integer("log_interval", 1)
-
+    check.choice("algo", ALGORITHMS)
+    if config.algo == "sac":
+        _validate_sac(check, config.sac)
+        return
     check.integer("ppo.n_envs", 1)
     check.integer("ppo.n_steps", 1)
     check.integer("ppo.batch_size", 2)
@@ -425,11 +508,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         check.number("ppo.max_grad_norm", 0, None, low_open=True)
     check.boolean("ppo.normalize_advantage")
     for head in ("pi", "vf"):
-        sizes = config.ppo.net_arch[head]
-        if not isinstance(sizes, tuple | list) or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes
-        ):
-            check.fail(f"ppo.net_arch.{head}", "a sequence of positive ints, e.g. (64, 64)")
+        _check_sizes(check, f"ppo.net_arch.{head}")
     check.choice("ppo.activation", tuple(ACTIVATIONS))
     check.boolean("ppo.ortho_init")
     check.number("ppo.log_std_init")
@@ -444,6 +523,77 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 f"ppo.batch_size={config.ppo.batch_size} (minibatches are whole unrolls)",
             )
     check.number("ppo.reward_scale", 0, None, low_open=True)
+
+
+def _validate_sac(check: _Checker, sac: ml_collections.ConfigDict) -> None:
+    check.integer("sac.n_envs", 1)
+    check.integer("sac.buffer_size", sac.n_envs)
+    check.integer("sac.learning_starts", 0)
+    check.integer("sac.batch_size", 1)
+    if sac.batch_size % sac.n_envs:
+        check.fail(
+            "sac.batch_size",
+            f"a multiple of sac.n_envs={sac.n_envs} (each env gives an equal share of a batch)",
+        )
+    check.number("sac.tau", 0, 1, low_open=True)
+    check.number("sac.gamma", 0, 1)
+    check.integer("sac.train_freq", 1)
+    if sac.gradient_steps != -1:
+        check.integer("sac.gradient_steps", 1)
+    check.number("sac.learning_rate", 0, None, low_open=True)
+    if entropy_coefficient(sac.ent_coef) is None:
+        check.fail(
+            "sac.ent_coef", "'auto', 'auto_<initial value>' (e.g. 'auto_0.1') or a float > 0"
+        )
+    if target_entropy(sac.target_entropy, 1) is None:
+        check.fail(
+            "sac.target_entropy",
+            "'auto' (-dim(A)), 'auto_<scale>' (-scale * dim(A); Brax: 'auto_0.5') or a float",
+        )
+    check.integer("sac.target_update_interval", 1)
+    for head in ("pi", "qf"):
+        _check_sizes(check, f"sac.net_arch.{head}")
+    check.choice("sac.activation", tuple(ACTIVATIONS))
+    if sac.use_sde is not False:
+        check.fail("sac.use_sde", "False (SB3's gSDE exploration is not implemented)")
+    check.number("sac.reward_scale", 0, None, low_open=True)
+
+
+def entropy_coefficient(ent_coef: Any) -> tuple[bool, float] | None:
+    """sac.ent_coef as (learned, initial value); None when it is not a valid setting."""
+    if isinstance(ent_coef, int | float) and not isinstance(ent_coef, bool):
+        return (False, float(ent_coef)) if math.isfinite(ent_coef) and ent_coef > 0 else None
+    scale = _auto_scale(ent_coef)
+    return None if scale is None else (True, scale)
+
+
+def target_entropy(setting: Any, action_dim: int) -> float | None:
+    """sac.target_entropy as a number for an action of `action_dim` dimensions (None: invalid)."""
+    if isinstance(setting, int | float) and not isinstance(setting, bool):
+        return float(setting) if math.isfinite(setting) else None
+    scale = _auto_scale(setting)
+    return None if scale is None else -scale * action_dim
+
+
+def _auto_scale(setting: Any) -> float | None:
+    """'auto' -> 1.0, 'auto_<x>' -> x (a finite x > 0); anything else None."""
+    if setting == "auto":
+        return 1.0
+    if not isinstance(setting, str) or not setting.startswith("auto_"):
+        return None
+    try:
+        value = float(setting.removeprefix("auto_"))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _check_sizes(check: _Checker, path: str) -> None:
+    sizes = check.get(path)
+    if not isinstance(sizes, tuple | list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes
+    ):
+        check.fail(path, "a sequence of positive ints, e.g. (64, 64)")
 
 
 def rollout_request(config: ml_collections.ConfigDict) -> tuple[int | None, int | None]:

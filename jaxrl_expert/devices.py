@@ -43,7 +43,7 @@ def is_writer() -> bool:
     return jax.process_index() == 0
 
 
-def make_mesh(num_devices: int | None, n_envs: int) -> Mesh:
+def make_mesh(num_devices: int | None, n_envs: int, n_envs_field: str = "ppo.n_envs") -> Mesh:
     """A mesh over the first `num_devices` devices (all when None); n_envs must divide."""
     devices = jax.devices()
     if num_devices is not None:
@@ -60,7 +60,7 @@ def make_mesh(num_devices: int | None, n_envs: int) -> Mesh:
         devices = devices[:num_devices]
     if n_envs % len(devices):
         raise ValueError(
-            f"config.ppo.n_envs={n_envs} is invalid; must be divisible by the number of "
+            f"config.{n_envs_field}={n_envs} is invalid; must be divisible by the number of "
             f"devices ({len(devices)}); set config.num_devices to use fewer devices"
         )
     return Mesh(np.asarray(devices), (ENV_AXIS,))
@@ -72,10 +72,14 @@ def train_state_sharding(state: Any, mesh: Mesh, seeds_axis: bool) -> Any:
     on_envs = NamedSharding(mesh, env_spec)
     replicated = NamedSharding(mesh, P())
     shardings = jax.tree.map(lambda _: replicated, state)
-    return shardings.replace(
+    shardings = shardings.replace(
         env_state=jax.tree.map(lambda _: on_envs, state.env_state),
         reward_norm=shardings.reward_norm.replace(returns=on_envs),
     )
+    if hasattr(state, "buffer"):  # SAC's replay buffer: (n_envs, capacity, ...) per leaf
+        scalar = lambda x: replicated if x.ndim == seeds_axis else on_envs
+        shardings = shardings.replace(buffer=jax.tree.map(scalar, state.buffer))
+    return shardings
 
 
 def default_compilation_cache_dir() -> str:

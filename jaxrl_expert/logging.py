@@ -13,7 +13,10 @@ from absl import logging
 from tqdm import tqdm
 
 METRICS_FILE = "metrics.jsonl"
-LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+# What the console line calls each algorithm's losses (TensorBoard and metrics.jsonl: all).
+CONSOLE_LOSSES = {"policy_loss": "pg", "value_loss": "vf", "entropy": "entropy",
+                  "approx_kl": "kl", "actor_loss": "actor", "critic_loss": "critic",
+                  "ent_coef": "ent_coef"}  # fmt: skip
 
 
 def _summary_writer_class() -> type:
@@ -35,10 +38,11 @@ def _summary_writer_class() -> type:
 
 
 def summarize(totals: dict) -> dict[str, float]:
-    """Chunk means from the sums a chunk returns (episode means are NaN if none ended)."""
+    """Chunk means from the sums a chunk returns (episode means are NaN if none ended,
+    losses NaN if no iteration updated the networks)."""
     totals = {name: float(np.asarray(value)) for name, value in totals.items()}
     totals.pop("first_nonfinite_iteration", None)
-    episodes, iterations = totals["episodes"], max(totals["iterations"], 1.0)
+    episodes, updates = totals["episodes"], totals.get("updates", totals["iterations"])
     summary = {
         "episode_return_mean": totals["episode_return_sum"] / episodes if episodes else math.nan,
         "true_episode_return_mean": (
@@ -47,9 +51,23 @@ def summarize(totals: dict) -> dict[str, float]:
         "episode_length_mean": totals["episode_length_sum"] / episodes if episodes else math.nan,
         "episodes": episodes,
     }
-    for name in LOSSES:
-        summary[name] = totals[name] / iterations
+    for name in loss_names(totals):
+        summary[name] = totals[name] / updates if updates else math.nan
     return summary
+
+
+def loss_names(totals: dict) -> list[str]:
+    """The algorithm's losses among a chunk's metrics (what is not an episode sum or count)."""
+    counts = {
+        "episodes",
+        "episode_return_sum",
+        "true_episode_return_sum",
+        "episode_length_sum",
+        "iterations",
+        "updates",
+        "first_nonfinite_iteration",
+    }
+    return [name for name in totals if name not in counts and not name.endswith("_mean")]
 
 
 def _finite(value: float) -> float | None:
@@ -85,7 +103,7 @@ class TrainLogger:
             "true_episode_return_mean": _finite(summary["true_episode_return_mean"]),
             "episode_length_mean": _finite(summary["episode_length_mean"]),
             "episodes": int(summary["episodes"]),
-            "losses": {name: _finite(summary[name]) for name in LOSSES},
+            "losses": {name: _finite(summary[name]) for name in loss_names(summary)},
             "steps_per_second": float(steps_per_second),
         }
         with open(self.metrics_path, "a") as f:
@@ -97,17 +115,19 @@ class TrainLogger:
             if summary["episodes"]
             else "no episode ended"
         )
+        losses = " | ".join(
+            f"{short} {summary[name]:.{5 if name == 'approx_kl' else 4}f}"
+            for name, short in CONSOLE_LOSSES.items()
+            if name in summary
+        )
         with tqdm.external_write_mode(file=sys.stderr):  # the line goes above the bar
             logging.info(
-                "%stimesteps %d | %.0f steps/s | %s | pg %.4f | vf %.4f | entropy %.4f | kl %.5f",
+                "%stimesteps %d | %.0f steps/s | %s | %s",
                 self.label,
                 timesteps,
                 steps_per_second,
                 episodes,
-                summary["policy_loss"],
-                summary["value_loss"],
-                summary["entropy"],
-                summary["approx_kl"],
+                losses,
             )
 
     def log_eval(self, timesteps: int, stats: dict[str, float]) -> None:

@@ -1,4 +1,4 @@
-"""The actor-critic (SB3's MlpPolicy shape) and its action distributions."""
+"""The actor-critic (SB3's MlpPolicy shape), its action distributions, SAC's Q networks."""
 
 from __future__ import annotations
 
@@ -75,12 +75,16 @@ def _dense(features: int, gain: float, ortho_init: bool) -> nn.Dense:
 
 
 class ActorCritic(nn.Module):
-    """Separate policy and value MLPs, as SB3's `net_arch=dict(pi=..., vf=...)`."""
+    """Separate policy and value MLPs, as SB3's `net_arch=dict(pi=..., vf=...)`.
+
+    `vf_sizes=None`: a policy without a value head (SAC's actor; its critics
+    are Q networks outside the policy), whose value is reported as 0.
+    """
 
     action_dim: int  # number of discrete actions, or the flat size of a Box action
     distribution: str  # "categorical" or one of DISTRIBUTIONS
     pi_sizes: Sequence[int] = (64, 64)
-    vf_sizes: Sequence[int] = (64, 64)
+    vf_sizes: Sequence[int] | None = (64, 64)
     activation: str = "tanh"
     ortho_init: bool = True
     log_std_init: float = 0.0
@@ -99,10 +103,13 @@ class ActorCritic(nn.Module):
             log_std = jnp.log(jax.nn.softplus(raw_scale) + 0.001)
         else:
             loc = _dense(self.action_dim, 0.01, self.ortho_init)(pi)
-        vf = obs
-        for size in self.vf_sizes:
-            vf = act(_dense(size, hidden_gain, self.ortho_init)(vf))
-        value = _dense(1, 1.0, self.ortho_init)(vf)[..., 0]
+        if self.vf_sizes is None:
+            value = jnp.zeros(obs.shape[:-1], jnp.float32)
+        else:
+            vf = obs
+            for size in self.vf_sizes:
+                vf = act(_dense(size, hidden_gain, self.ortho_init)(vf))
+            value = _dense(1, 1.0, self.ortho_init)(vf)[..., 0]
         if self.distribution == "categorical":
             log_std = jnp.zeros((), jnp.float32)
         elif self.distribution == "gaussian":
@@ -110,3 +117,36 @@ class ActorCritic(nn.Module):
                 "log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,)
             )
         return ActionDistribution(self.distribution, loc, log_std), value
+
+
+class QNetworks(nn.Module):
+    """`n` independent Q(s, a) MLPs (SAC's twin critics), evaluated as one batched MLP.
+
+    Returns the n Q-values stacked on a leading axis: (n, *batch).
+    """
+
+    sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+    n: int = 2
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        mlp = nn.vmap(
+            _Mlp,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            axis_size=self.n,
+        )
+        return mlp(self.sizes, self.activation)(jnp.concatenate([obs, action], axis=-1))
+
+
+class _Mlp(nn.Module):
+    sizes: Sequence[int]
+    activation: str
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for size in self.sizes:
+            x = ACTIVATIONS[self.activation](nn.Dense(size)(x))
+        return nn.Dense(1)(x)[..., 0]

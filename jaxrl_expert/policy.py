@@ -40,7 +40,7 @@ class PolicySpec:
     observation_space: envs.Box
     action_space: envs.Space
     pi_sizes: tuple[int, ...]
-    vf_sizes: tuple[int, ...]
+    vf_sizes: tuple[int, ...] | None  # None: no value head (a SAC actor)
     activation: str
     ortho_init: bool
     log_std_init: float
@@ -51,19 +51,25 @@ class PolicySpec:
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict, env: envs.Env) -> PolicySpec:
-        ppo, norm = config.ppo, config.normalize_kwargs
+        """PPO's actor-critic, or SAC's actor (Brax's tanh-squashed Normal, default init)."""
+        norm = config.normalize_kwargs
+        if config.algo == "sac":
+            network = {"pi_sizes": tuple(config.sac.net_arch.pi), "vf_sizes": None,
+                       "activation": config.sac.activation, "ortho_init": False,
+                       "log_std_init": 0.0, "distribution": "tanh_normal"}  # fmt: skip
+        else:
+            ppo = config.ppo
+            network = {"pi_sizes": tuple(ppo.net_arch.pi), "vf_sizes": tuple(ppo.net_arch.vf),
+                       "activation": ppo.activation, "ortho_init": ppo.ortho_init,
+                       "log_std_init": float(ppo.log_std_init),
+                       "distribution": ppo.distribution}  # fmt: skip
         return cls(
             env_id=config.env_id,
             env_kwargs=json.dumps(config.env_kwargs.to_dict(), sort_keys=True),
             env_backend=config.env_backend,
             observation_space=env.observation_space,
             action_space=env.action_space,
-            pi_sizes=tuple(ppo.net_arch.pi),
-            vf_sizes=tuple(ppo.net_arch.vf),
-            activation=ppo.activation,
-            ortho_init=ppo.ortho_init,
-            log_std_init=float(ppo.log_std_init),
-            distribution=ppo.distribution,
+            **network,
             norm_obs=norm.norm_obs,
             obs_epsilon=float(norm.epsilon),
             clip_obs=float(norm.clip_obs),
@@ -80,7 +86,7 @@ class PolicySpec:
             "action_space": self.action_space.to_json(),
             "network": {
                 "pi_sizes": list(self.pi_sizes),
-                "vf_sizes": list(self.vf_sizes),
+                "vf_sizes": None if self.vf_sizes is None else list(self.vf_sizes),
                 "activation": self.activation,
                 "ortho_init": self.ortho_init,
                 "log_std_init": self.log_std_init,
@@ -105,7 +111,9 @@ class PolicySpec:
             observation_space=envs.space_from_json(metadata["observation_space"]),
             action_space=envs.space_from_json(metadata["action_space"]),
             pi_sizes=tuple(int(s) for s in network["pi_sizes"]),
-            vf_sizes=tuple(int(s) for s in network["vf_sizes"]),
+            vf_sizes=(
+                None if network["vf_sizes"] is None else tuple(int(s) for s in network["vf_sizes"])
+            ),
             activation=network["activation"],
             ortho_init=bool(network["ortho_init"]),
             log_std_init=float(network["log_std_init"]),
@@ -175,16 +183,23 @@ class PolicySpec:
         """
         if not isinstance(self.action_space, envs.Box):
             return action
-        space = self.action_space
-        action = dist.squash(action).reshape((*action.shape[:-1], *space.shape))
-        low, high = space.low_array, space.high_array
         if dist.kind == "tanh_normal":
-            finite = np.isfinite(low) & np.isfinite(high)
-            if np.all(finite & (low == -1.0) & (high == 1.0)):
-                return action
-            low, width = np.where(finite, low, 0.0), np.where(finite, high - low, 0.0)
-            return jnp.where(finite, low + 0.5 * (action + 1.0) * width, action)
-        return jnp.clip(action, low, high)
+            return self.unit_to_env(dist.squash(action))
+        space = self.action_space
+        action = action.reshape((*action.shape[:-1], *space.shape))
+        return jnp.clip(action, space.low_array, space.high_array)
+
+    def unit_to_env(self, action: jax.Array) -> jax.Array:
+        """A flat Box action in [-1, 1] rescaled to the space's finite bounds, in its shape
+        (an unbounded dimension passes unchanged)."""
+        space = self.action_space
+        action = action.reshape((*action.shape[:-1], *space.shape))
+        low, high = space.low_array, space.high_array
+        finite = np.isfinite(low) & np.isfinite(high)
+        if np.all(finite & (low == -1.0) & (high == 1.0)):
+            return action
+        low, width = np.where(finite, low, 0.0), np.where(finite, high - low, 0.0)
+        return jnp.where(finite, low + 0.5 * (action + 1.0) * width, action)
 
     def act(
         self,

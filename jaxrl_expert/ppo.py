@@ -8,7 +8,6 @@ no host sync. Read `iteration` top to bottom for the algorithm.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -20,6 +19,7 @@ from flax import struct
 from jaxrl_expert.envs import Env, EnvState
 from jaxrl_expert.normalize import RewardNormState, RunningMeanStd, normalize_reward
 from jaxrl_expert.policy import PolicySpec
+from jaxrl_expert.trainer import COUNTS, EPISODE_METRICS, Trainer, episode_metrics, make_chunk
 
 
 @struct.dataclass
@@ -51,61 +51,18 @@ class Transition(NamedTuple):
     episode_length: jax.Array
 
 
-METRIC_NAMES = (
-    "episodes",
-    "episode_return_sum",
-    "true_episode_return_sum",
-    "episode_length_sum",
-    "policy_loss",
-    "value_loss",
-    "entropy",
-    "approx_kl",
-    "clip_fraction",
-    "iterations",
-)
+METRIC_NAMES = (*EPISODE_METRICS, "policy_loss", "value_loss", "entropy", "approx_kl",
+                "clip_fraction", *COUNTS)  # fmt: skip
 
 
-def init_seeds(init: Callable[[jax.Array], TrainState], keys: jax.Array) -> TrainState:
-    """`init` for each of a stack of keys, stacked: one state per seed.
-
-    A loop, not `jax.vmap`: vmapped orthogonal init batches LAPACK QR, and on
-    CPU (jaxlib 0.10) two batched QRs running at once can deadlock XLA's
-    intra-op thread pool (each waits for pool threads the other holds).
-    """
-    return jax.lax.map(init, keys)
-
-
-class Trainer(NamedTuple):
-    init: Callable[[jax.Array], TrainState]
-    train: Callable[[TrainState, jax.Array], tuple[TrainState, dict[str, jax.Array]]]
-    policy: PolicySpec
-
-    def for_seeds(self, n_seeds: int) -> Trainer:
-        """init/train over a leading seed axis (of size 1 too: callers never branch).
-
-        One seed runs the unbatched program (squeezed, then re-expanded: free
-        under jit), so its numbers equal a plain `train`'s bit for bit.
-        """
-        if n_seeds > 1:
-            train = jax.vmap(self.train, in_axes=(0, None))
-            return Trainer(lambda keys: init_seeds(self.init, keys), train, self.policy)
-        add = lambda tree: jax.tree.map(lambda x: x[None], tree)
-        drop = lambda tree: jax.tree.map(lambda x: x[0], tree)
-
-        def train_one(state: TrainState, n_iterations: jax.Array):
-            return add(self.train(drop(state), n_iterations))
-
-        return Trainer(lambda keys: add(self.init(keys[0])), train_one, self.policy)
-
-
-def batch_size(config: ml_collections.ConfigDict) -> int:
-    """Environment steps per PPO iteration."""
+def steps_per_iteration(config: ml_collections.ConfigDict) -> int:
+    """Environment steps per PPO iteration (its batch)."""
     return config.ppo.n_envs * config.ppo.n_steps
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
     ppo = config.ppo
-    updates_per_iteration = ppo.n_epochs * (batch_size(config) // ppo.batch_size)
+    updates_per_iteration = ppo.n_epochs * (steps_per_iteration(config) // ppo.batch_size)
 
     def learning_rate(count: jax.Array) -> jax.Array:
         if ppo.lr_schedule == "constant":
@@ -114,7 +71,7 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
         iteration = count // updates_per_iteration + 1
         # In float32: an int32 step count times the batch overflows past 2**31 timesteps
         # (the product of two exact float32 integers rounds as its int32 value would).
-        steps = iteration.astype(jnp.float32) * batch_size(config)
+        steps = iteration.astype(jnp.float32) * steps_per_iteration(config)
         remaining = 1.0 - steps / float(config.total_timesteps)
         return ppo.learning_rate * jnp.maximum(remaining, 0.0)
 
@@ -122,12 +79,6 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     if ppo.max_grad_norm is None:
         return adam
     return optax.chain(optax.clip_by_global_norm(ppo.max_grad_norm), adam)
-
-
-def all_finite(tree: Any) -> jax.Array:
-    """True when every float in the pytree is finite."""
-    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
 def gae(
@@ -225,7 +176,7 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
     norm = config.normalize_kwargs
     policy = PolicySpec.from_config(config, env)
     optimizer = make_optimizer(config)
-    n_minibatches = batch_size(config) // ppo.batch_size
+    n_minibatches = steps_per_iteration(config) // ppo.batch_size
     unroll_length = ppo.unroll_length  # None: SB3 (GAE once per iteration over n_steps)
     sampled_entropy = policy.network.distribution == "tanh_normal"
     step_envs = jax.vmap(env.step)
@@ -399,37 +350,14 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
             key=key,
             iteration=state.iteration + 1,
         )
-        done = traj.done.astype(jnp.float32)
         metrics = {
-            "episodes": jnp.sum(done),
-            "episode_return_sum": jnp.sum(done * traj.episode_return),
-            "true_episode_return_sum": jnp.sum(done * traj.true_episode_return),
-            "episode_length_sum": jnp.sum(done * traj.episode_length),
+            **episode_metrics(traj.done, traj),
             **{name: jnp.mean(value) for name, value in losses.items()},
             "iterations": jnp.ones((), jnp.float32),
+            "updates": jnp.ones((), jnp.float32),
         }
         return state, metrics
 
-    def train(state: TrainState, n_iterations: jax.Array) -> tuple[TrainState, dict]:
-        """Runs n_iterations PPO iterations (a traced count: one compile for any chunk).
-
-        Metrics are sums over the chunk, plus `first_nonfinite_iteration`: the
-        first iteration (1-based count after it) that left a non-finite loss,
-        parameter or statistic, or -1.
-        """
-
-        def body(_, carry):
-            state, totals, first_bad = carry
-            state, metrics = iteration(state)
-            finite = all_finite((state.params, state.obs_rms, state.reward_norm, metrics))
-            first_bad = jnp.where((first_bad < 0) & ~finite, state.iteration, first_bad)
-            return state, jax.tree.map(jnp.add, totals, metrics), first_bad
-
-        totals = {name: jnp.zeros((), jnp.float32) for name in METRIC_NAMES}
-        first_bad = jnp.full((), -1, jnp.int32)
-        state, totals, first_bad = jax.lax.fori_loop(
-            0, n_iterations, body, (state, totals, first_bad)
-        )
-        return state, {**totals, "first_nonfinite_iteration": first_bad}
-
+    checked = lambda state: (state.params, state.obs_rms, state.reward_norm)
+    train = make_chunk(iteration, METRIC_NAMES, checked)
     return Trainer(init=init, train=train, policy=policy)

@@ -1,4 +1,4 @@
-"""Train an expert policy from scratch with PPO (imitation.scripts.train_rl, in JAX).
+"""Train an expert policy from scratch with PPO or SAC (imitation.scripts.train_rl, in JAX).
 
     python -m jaxrl_expert.train_rl                       # seals/CartPole-v0 expert
     python -m jaxrl_expert.train_rl --config=configs/pendulum.py --config.seed=1
@@ -30,7 +30,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxrl_expert import checkpoints, cli, devices, envs, layout, plot, ppo, rollouts
+from jaxrl_expert import checkpoints, cli, devices, envs, layout, plot, ppo, rollouts, sac
 from jaxrl_expert import config as config_lib
 from jaxrl_expert.atomic_files import DirectoryLock, recover_replaced, write_json
 from jaxrl_expert.envs.wrappers import RewardSwap
@@ -39,6 +39,7 @@ from jaxrl_expert.policy import Policy, PolicySpec
 from jaxrl_expert.rewards import load_reward
 
 DEFAULT_CONFIG = config_lib.config_path("seals_cartpole")
+ALGORITHMS = {"ppo": ppo, "sac": sac}  # config.algo -> its module (make_train, steps_per_iteration)
 
 
 def default_log_dir(env_id: str) -> str:
@@ -69,11 +70,12 @@ class Outputs:
     def __init__(self, config: ml_collections.ConfigDict, env: envs.Env, policy: PolicySpec):
         self.policy = policy
         n_timesteps, n_episodes = config_lib.rollout_request(config)
+        n_envs = config_lib.n_envs(config)
         deterministic = config.rollout_deterministic
 
         def sample(params, obs_rms, key):
             act = lambda obs, k: policy.act(params, obs_rms, obs, k, deterministic)
-            sampler = rollouts.make_sampler(env, act, config.ppo.n_envs, n_timesteps, n_episodes)
+            sampler = rollouts.make_sampler(env, act, n_envs, n_timesteps, n_episodes)
             return sampler(key)
 
         def evaluate(params, obs_rms, key):
@@ -84,33 +86,31 @@ class Outputs:
         if config.rollout_save_final or config.policy_save_interval > 0:
             self._programs["sample"] = jax.jit(sample)  # compiled only when rollouts are saved
 
-    def prepare(self, abstract_state: ppo.TrainState) -> None:
+    def prepare(self, abstract_state: Any) -> None:
         """Starts compiling the sampler and the evaluation (for host arrays) while others run."""
         args = (abstract_state.params, abstract_state.obs_rms, jax.random.PRNGKey(0))
         for name, program in self._programs.items():
             self._programs[name] = _compile_soon(program, *args)
 
-    def _run(self, name: str, state: ppo.TrainState, key: jax.Array) -> Any:
+    def _run(self, name: str, state: Any, key: jax.Array) -> Any:
         program = self._programs[name]
         if isinstance(program, concurrent.futures.Future):
             program = self._programs[name] = program.result()
         params, obs_rms = jax.device_get((state.params, state.obs_rms))
         return jax.device_get(program(params, obs_rms, key))
 
-    def save_policy(self, run_dir: str, state: ppo.TrainState, name: str, timesteps: int) -> None:
+    def save_policy(self, run_dir: str, state: Any, name: str, timesteps: int) -> None:
         policy = Policy(self.policy, *jax.device_get((state.params, state.obs_rms)))
         if devices.is_writer():
             checkpoints.save_policy(layout.policy_dir(run_dir, name), policy, timesteps)
 
-    def save_rollouts(
-        self, run_dir: str, state: ppo.TrainState, name: str, timesteps: int, seed: int
-    ) -> None:
+    def save_rollouts(self, run_dir: str, state: Any, name: str, timesteps: int, seed: int) -> None:
         key = jax.random.fold_in(jax.random.PRNGKey(seed), timesteps)
         records = self._run("sample", state, key)
         if devices.is_writer():
             rollouts.save(layout.rollout_file(run_dir, name), rollouts.records_to_arrays(records))
 
-    def evaluate(self, state: ppo.TrainState, seed: int) -> dict[str, float]:
+    def evaluate(self, state: Any, seed: int) -> dict[str, float]:
         returns, true_returns, lengths = self._run("evaluate", state, jax.random.PRNGKey(seed + 1))
         return rollouts.rollout_stats(returns, lengths, true_returns)
 
@@ -151,7 +151,8 @@ def _check_resumable(config: ml_collections.ConfigDict, log_dir: str) -> None:
     saved, differing = _config_differences(config, log_dir)
     if differing is None:
         raise ValueError(f"cannot resume in {log_dir!r}: {path} is unreadable or not a config")
-    if differing == ["total_timesteps"] and config.ppo.lr_schedule == "linear":
+    linear = config.algo == "ppo" and config.ppo.lr_schedule == "linear"
+    if differing == ["total_timesteps"] and linear:
         raise ValueError(
             f"cannot extend the run in {log_dir!r} to total_timesteps={config.total_timesteps}: "
             "its learning rate decays linearly over the original total_timesteps "
@@ -211,6 +212,11 @@ def train_rl(
     config_lib.apply_overrides(config, overrides)
     config_lib.validate(config)
     env = make_env(config)
+    if config.algo == "sac" and not isinstance(env.action_space, envs.Box):
+        raise ValueError(
+            f"config.algo='sac' needs a Box action space; {config.env_id} has "
+            f"{env.action_space}: use algo='ppo'"
+        )
     policy = PolicySpec.from_config(config, env)
     if config.agent_path is not None:
         checkpoints.check_warm_start(config.agent_path, policy)
@@ -220,7 +226,9 @@ def train_rl(
             f"config.env_id={config.env_id!r} steps on the host (Gymnasium): "
             "run it in one process, without --distributed"
         )
-    mesh = devices.make_mesh(1 if on_host else config.num_devices, config.ppo.n_envs)
+    mesh = devices.make_mesh(
+        1 if on_host else config.num_devices, config_lib.n_envs(config), f"{config.algo}.n_envs"
+    )
     if on_host:
         pass  # programs that call the host are keyed by callback addresses: never found again
     elif compilation_cache is True:
@@ -247,10 +255,10 @@ def train_rl(
 
 
 class _Schedule:
-    """Which PPO iterations end a chunk, and what happens there."""
+    """Which iterations end a chunk, and what happens there."""
 
     def __init__(self, config: ml_collections.ConfigDict) -> None:
-        self.batch = ppo.batch_size(config)
+        self.batch = ALGORITHMS[config.algo].steps_per_iteration(config)
         self.n_iterations = n = math.ceil(config.total_timesteps / self.batch)
         self.saves = save_iterations(n, self.batch, config.policy_save_interval)
         self.logs = set(range(config.log_interval, n + 1, config.log_interval)) | {n}
@@ -297,7 +305,7 @@ def _train_and_save(
             store.drop_after(resumed_at)
     if devices.is_writer():
         _prepare_run_dirs(config, log_dir, run_dirs)
-    trainer = ppo.make_train(config, env).for_seeds(config.num_seeds)
+    trainer = ALGORITHMS[config.algo].make_train(config, env).for_seeds(config.num_seeds)
     plot.preload()  # matplotlib's import, for the learning curve at the end
     start = time.perf_counter()
     cache = (
@@ -348,7 +356,7 @@ def _train_and_save(
 def _resume_point(
     config: ml_collections.ConfigDict, log_dir: str, run_dirs: list[str], resume: bool | None
 ) -> int | None:
-    """The PPO iteration to resume from (None: a fresh run), after checking it may."""
+    """The iteration to resume from (None: a fresh run), after checking it may."""
     directories = [layout.checkpoints_dir(d) for d in run_dirs]
     steps = [set(checkpoints.complete_iterations(d)) for d in directories]
     # Seeds checkpoint one after another: a kill between them leaves some a step ahead,
@@ -359,7 +367,7 @@ def _resume_point(
             raise ValueError(f"log_dir {log_dir!r} holds checkpoints; resume or use a new log_dir")
         _check_resumable(config, log_dir)
     if resumed_at is not None:
-        batch = ppo.batch_size(config)
+        batch = ALGORITHMS[config.algo].steps_per_iteration(config)
         if resumed_at > math.ceil(config.total_timesteps / batch):
             raise ValueError(
                 f"log_dir {log_dir!r} holds a run trained for {resumed_at * batch} timesteps, "
@@ -443,13 +451,13 @@ def _compile_soon(program: Any, *args: Any) -> concurrent.futures.Future:
 
 def _initial_state(
     config: ml_collections.ConfigDict,
-    trainer: ppo.Trainer,
+    trainer: Any,
     keys: np.ndarray,
     sharding: Any,
     stores: list,
     resumed_at: int | None,
     restart_episodes: bool,
-) -> tuple[ppo.TrainState, int | None]:
+) -> tuple[Any, int | None]:
     """The seed-stacked TrainState (fresh, resumed or warm-started) and the iteration
     it resumed from.
 
@@ -483,7 +491,7 @@ def _initial_state(
     return state, resumed_at
 
 
-def _restore(stores: list, like: ppo.TrainState, at: int) -> tuple[Any, int | None]:
+def _restore(stores: list, like: Any, at: int) -> tuple[Any, int | None]:
     """(every seed's state at step `at`, at); or, when one is unreadable, (None, the
     previous step every seed has) after setting it aside."""
     try:
@@ -504,7 +512,7 @@ def _restore(stores: list, like: ppo.TrainState, at: int) -> tuple[Any, int | No
     return None, previous
 
 
-def _readable(store: checkpoints.TrainCheckpoints, at: int, like: ppo.TrainState) -> bool:
+def _readable(store: checkpoints.TrainCheckpoints, at: int, like: Any) -> bool:
     try:
         store.restore(at, _seed_slice(like, 0))
     except ValueError:
@@ -515,7 +523,7 @@ def _readable(store: checkpoints.TrainCheckpoints, at: int, like: ppo.TrainState
 def _train_chunks(
     config: ml_collections.ConfigDict,
     schedule: _Schedule,
-    state: ppo.TrainState,
+    state: Any,
     train_chunk: Any,
     stores: list,
     outputs: Outputs,
@@ -523,7 +531,7 @@ def _train_chunks(
     loggers: list[TrainLogger | None],
     progress: bool | None,
     cleanup: contextlib.ExitStack,
-) -> ppo.TrainState:
+) -> Any:
     """The host loop: a compiled chunk up to each boundary, then logs, saves, checkpoints.
 
     The next chunk is dispatched before the host handles the previous one, and
@@ -620,7 +628,7 @@ class _Writer:
 def _final_outputs(
     config: ml_collections.ConfigDict,
     schedule: _Schedule,
-    state: ppo.TrainState,
+    state: Any,
     outputs: Outputs,
     run_dirs: list[str],
     loggers: list[TrainLogger | None],
@@ -671,7 +679,7 @@ def _diverged(stores, iteration: int, batch: int) -> None:
     last = stores[0].latest_iteration()
     raise FloatingPointError(
         f"training diverged: a non-finite loss, parameter or normalizer statistic "
-        f"appeared at PPO iteration {iteration} (timestep {iteration * batch}); nothing "
+        f"appeared at iteration {iteration} (timestep {iteration * batch}); nothing "
         f"from it was saved. Last good checkpoint: "
         f"{stores[0].path(last) if last is not None else 'none'}"
     )

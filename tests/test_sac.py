@@ -1,0 +1,189 @@
+"""SAC: its loss terms against NumPy, the replay buffer, learning Pendulum, the contract."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxrl_expert import config as config_lib
+from jaxrl_expert import load_policy, rollouts, sac
+from jaxrl_expert.generate import generate
+from jaxrl_expert.train_rl import train_rl
+
+# SB3 SAC on Pendulum-v1 (rl-zoo's lr 1e-3) with small networks, to stay fast on a CPU.
+PENDULUM = {
+    "algo": "sac",
+    "env_id": "Pendulum-v1",
+    "total_timesteps": 12_000,
+    "normalize_reward": False,
+    "n_episodes_eval": 20,
+    "policy_save_interval": 6_000,
+    "checkpoint_interval": 6_000,
+    "log_interval": 2_000,
+    "sac": {"learning_rate": 1e-3, "net_arch": {"pi": (64, 64), "qf": (64, 64)}},
+}
+# A tiny run whose buffer wraps around, for exact resume.
+TINY = {
+    **PENDULUM,
+    "total_timesteps": 1_200,
+    "n_episodes_eval": 2,
+    "policy_save_interval": 0,
+    "checkpoint_interval": 600,
+    "rollout_save_final": False,
+    "sac": {
+        **{"n_envs": 2, "buffer_size": 500, "learning_starts": 200, "batch_size": 32},
+        **{"train_freq": 2, "gradient_steps": 3, "target_update_interval": 2},
+        "net_arch": {"pi": (16,), "qf": (16,)},
+    },
+}
+
+
+def rng_arrays(seed, *shapes):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=shape).astype(np.float32) for shape in shapes]
+
+
+def test_td_target_is_the_soft_clipped_double_q_target():
+    reward, next_q, next_log_prob = rng_arrays(0, (7,), (2, 7), (7,))
+    terminated = np.array([0, 1, 0, 0, 1, 0, 0], np.float32)
+    got = sac.td_target(reward, terminated, next_q, next_log_prob, jnp.float32(0.3), 0.9)
+    next_value = np.minimum(next_q[0], next_q[1]) - 0.3 * next_log_prob
+    want = reward + (1 - terminated) * 0.9 * next_value
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_critic_loss_is_half_the_summed_mean_squared_errors():
+    q_values, target = rng_arrays(1, (2, 9), (9,))
+    want = 0.5 * sum(np.mean((q - target) ** 2) for q in q_values)
+    np.testing.assert_allclose(sac.critic_loss(q_values, target), want, rtol=1e-6)
+
+
+def test_actor_loss_trades_entropy_against_the_smaller_q():
+    q_values, log_prob = rng_arrays(2, (2, 5), (5,))
+    want = np.mean(0.2 * log_prob - np.minimum(q_values[0], q_values[1]))
+    got = sac.actor_loss(q_values, log_prob, jnp.float32(0.2))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("entropy, moves", [(-3.0, "up"), (1.0, "down")])
+def test_entropy_coefficient_rises_below_the_target_entropy_and_falls_above(entropy, moves):
+    target_entropy = -1.0
+    log_prob = jnp.full((64,), -entropy)  # entropy = -E[log pi]
+    log_ent_coef = jnp.float32(0.5)
+    loss = sac.ent_coef_loss(log_ent_coef, log_prob, target_entropy)
+    np.testing.assert_allclose(loss, -0.5 * (-entropy + target_entropy), rtol=1e-6)
+    grad = jax.grad(sac.ent_coef_loss)(log_ent_coef, log_prob, target_entropy)
+    np.testing.assert_allclose(grad, -(-entropy + target_entropy), rtol=1e-6)
+    optimizer = optax.adam(1e-3)
+    updates, _ = optimizer.update(grad, optimizer.init(log_ent_coef))
+    new = optax.apply_updates(log_ent_coef, updates)
+    assert (new > log_ent_coef) == (moves == "up")
+
+
+def test_polyak_moves_targets_tau_of_the_way():
+    target, online = {"w": np.zeros(3, np.float32)}, {"w": np.array([1, 2, 4], np.float32)}
+    np.testing.assert_allclose(sac.polyak(target, online, 0.25)["w"], [0.25, 0.5, 1.0])
+
+
+def test_replay_buffer_wraps_around_and_samples_only_what_it_holds():
+    buffer = sac.ReplayBuffer.create(n_envs=2, capacity=3, obs_shape=(1,), action_dim=1)
+    for t in range(2):
+        obs = jnp.array([[t], [10 + t]], jnp.float32)
+        buffer = buffer.add(obs, obs, obs[:, 0], obs, jnp.zeros(2, bool))
+    batch = buffer.sample(jax.random.PRNGKey(0), per_env=50)
+    assert set(np.asarray(batch.obs[:50, 0])) == {0, 1}  # env 0's rows first
+    assert set(np.asarray(batch.obs[50:, 0])) == {10, 11}
+    for t in range(2, 5):
+        obs = jnp.array([[t], [10 + t]], jnp.float32)
+        buffer = buffer.add(obs, obs, obs[:, 0], obs, jnp.ones(2, bool))
+    np.testing.assert_array_equal(buffer.obs[0, :, 0], [3, 4, 2])  # the oldest overwritten
+    batch = buffer.sample(jax.random.PRNGKey(1), per_env=50)
+    assert set(np.asarray(batch.reward[:50])) == {2, 3, 4}
+    assert set(np.asarray(batch.terminated)) == {1.0}
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"sac": {"n_envs": 3, "batch_size": 256}},
+         "config.sac.batch_size=256 is invalid; must be a multiple of sac.n_envs=3"),
+        ({"sac": {"ent_coef": "auto_x"}},
+         "config.sac.ent_coef='auto_x' is invalid; must be 'auto'"),
+        ({"sac": {"ent_coef": 0.0}}, "config.sac.ent_coef=0.0 is invalid"),
+        ({"sac": {"target_entropy": "max"}}, "config.sac.target_entropy='max' is invalid"),
+        ({"sac": {"use_sde": True}}, "config.sac.use_sde=True is invalid; must be False (SB3's"),
+        ({"sac": {"gradient_steps": 0}}, "config.sac.gradient_steps=0 is invalid"),
+        ({"algo": "sacc"},
+         "config.algo='sacc' is invalid; must be one of ['ppo', 'sac']; did you mean 'sac'?"),
+        ({"env_id": "CartPole-v1"}, "config.algo='sac' needs a Box action space; CartPole-v1"),
+    ],
+)  # fmt: skip
+def test_bad_sac_settings_fail_in_one_line_before_training(overrides, message, tmp_path):
+    sac_overrides = {**PENDULUM["sac"], **overrides.get("sac", {})}
+    with pytest.raises(ValueError) as error:
+        train_rl(config_lib.base_config(), log_dir=str(tmp_path / "run"),
+                 **{**PENDULUM, **overrides, "sac": sac_overrides})  # fmt: skip
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_brax_sac_config_speaks_brax_names():
+    config = config_lib.brax_sac_config(
+        "brax/halfcheetah", num_timesteps=100_000, num_envs=16, batch_size=64,
+        grad_updates_per_step=8, reward_scaling=30, discounting=0.997, learning_rate=6e-4,
+        min_replay_size=1024, max_replay_size=32768, action_repeat=1,
+    )  # fmt: skip
+    config_lib.validate(config)
+    s = config.sac
+    assert (config.algo, s.n_envs, s.train_freq, s.gradient_steps) == ("sac", 16, 1, 8)
+    assert (s.learning_starts, s.buffer_size, s.reward_scale, s.gamma) == (1024, 32768, 30, 0.997)
+    assert config_lib.target_entropy(s.target_entropy, 6) == -3.0  # Brax: -dim(A) / 2
+    assert config.normalize_kwargs.norm_obs and not config.normalize_reward
+
+
+@pytest.fixture(scope="module")
+def pendulum_run(tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("sac") / "run"
+    stats = train_rl(config_lib.base_config(), log_dir=str(log_dir), **PENDULUM)
+    return log_dir, stats
+
+
+def test_sac_learns_pendulum_within_20000_steps(pendulum_run):
+    log_dir, stats = pendulum_run
+    assert stats["n_traj"] == 20
+    assert stats["monitor_return_mean"] >= -200, stats
+    records = [json.loads(line) for line in (log_dir / "metrics.jsonl").open()]
+    assert [r["timesteps"] for r in records] == list(range(2_000, 12_001, 2_000))
+    assert set(records[-1]["losses"]) == {"actor_loss", "critic_loss", "ent_coef", "entropy"}
+    # The learned entropy coefficient fell from 1 as the policy's entropy fell to its target.
+    assert records[-1]["losses"]["ent_coef"] < 0.5
+
+
+def test_a_sac_policy_loads_acts_in_bounds_and_generates_rollouts(pendulum_run, tmp_path):
+    log_dir, _ = pendulum_run
+    policy = load_policy(str(log_dir))
+    network = policy.metadata["network"]
+    assert (network["distribution"], network["vf_sizes"]) == ("tanh_normal", None)
+    obs = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
+    actions = policy.act(obs, jax.random.PRNGKey(0))
+    assert actions.shape == (100, 1) and np.all(np.abs(actions) <= 2.0)  # Pendulum's bounds
+    manifest = generate(str(log_dir), str(tmp_path / "out"), n_episodes=3, seed=0)
+    trajectories = [t for part in manifest["parts"]
+                    for t in rollouts.load(str(tmp_path / "out" / part["file"]))]  # fmt: skip
+    assert len(trajectories) == 3 and all(len(t.acts) == 200 for t in trajectories)
+    assert sorted(p.name for p in (log_dir / "policies").iterdir()) == [
+        "000000006000", "000000012000", "final"]  # fmt: skip
+
+
+def test_sac_resumes_bit_exactly_with_its_replay_buffer(tmp_path, compilation_cache):
+    with compilation_cache.in_process():
+        whole = train_rl(config_lib.base_config(), log_dir=str(tmp_path / "whole"), **TINY)
+        train_rl(config_lib.base_config(), log_dir=str(tmp_path / "cut"),
+                 **{**TINY, "total_timesteps": 600})  # fmt: skip
+        resumed = train_rl(config_lib.base_config(), log_dir=str(tmp_path / "cut"), **TINY)
+    assert resumed == whole
+    a, b = (load_policy(str(tmp_path / d)) for d in ("whole", "cut"))
+    assert a.digest() == b.digest()
