@@ -1,6 +1,6 @@
 """Pendulum-v1 SAC expert: rl-zoo's tuned SB3 SAC (lr 1e-3, everything else SB3's defaults).
 
-Run:      python -m jaxrl_expert.train_rl --config=sac_pendulum
+Run:      python -m jaxrl_expert.train_rl --config=configs/sac_pendulum.py
 Expected: ground-truth return >= -200 (about -150) after 20,000 steps.
 """
 

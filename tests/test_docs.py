@@ -8,8 +8,8 @@ import ml_collections
 
 from jaxrl_expert import config as config_lib
 
-_ASSIGN = re.compile(r"\s*(config|ppo)\.(\w+) = .*?  # (.*)$")
-_DICT_FIELDS = ("env_kwargs", "ppo.net_arch")  # dict-valued fields, not sections
+_ASSIGN = re.compile(r"\s*(config|ppo|sac)\.(\w+) = .*?  # (.*)$")
+_DICT_FIELDS = ("env_kwargs", "ppo.net_arch", "sac.net_arch")  # dict-valued fields, not sections
 _DICT_ENTRY = re.compile(r'\s*"(\w+)": .*?  # (.*)$')
 
 
@@ -20,8 +20,8 @@ def reference_rows() -> list[str]:
     for line in inspect.getsource(config_lib.base_config).splitlines():
         if match := _ASSIGN.match(line):
             owner, name, comment = match.groups()
-            path = name if owner == "config" else f"ppo.{name}"
-            default = config[path] if owner == "config" else config.ppo[name]
+            path = name if owner == "config" else f"{owner}.{name}"
+            default = config[path] if owner == "config" else config[owner][name]
             parent = None
             if isinstance(default, ml_collections.ConfigDict) and path not in _DICT_FIELDS:
                 parent = path  # a section: its fields follow on their own lines
@@ -44,7 +44,7 @@ def test_readme_config_reference_lists_every_field_with_its_default(repo_dir):
     base = config_lib.base_config()
     leaves = {
         f"{section}.{k}"
-        for section in ("normalize_kwargs", "load_reward_kwargs", "ppo")
+        for section in ("normalize_kwargs", "load_reward_kwargs", "ppo", "sac")
         for k in base[section]
     }
     leaves |= {k for k in base if not isinstance(base[k], ml_collections.ConfigDict)}
