@@ -150,14 +150,19 @@ def base_config() -> ml_collections.ConfigDict:
     sac.train_freq = 1  # vectorized env steps between rounds of gradient steps
     sac.gradient_steps = 1  # gradient steps per round; -1: one per transition collected
     sac.learning_rate = 3e-4  # Adam step size of actor, critics and entropy coefficient
-    sac.ent_coef = "auto"  # 'auto' (learned, starts at 1), 'auto_<init>', or a fixed float
-    sac.target_entropy = "auto"  # aim of a learned ent_coef: 'auto' -dim(A), 'auto_<k>' -k dim(A)
+    sac.ent_coef = _str_or_float("auto")  # 'auto' (learned, from 1), 'auto_<init>', or a float
+    sac.target_entropy = _str_or_float("auto")  # 'auto': -dim(A); 'auto_<k>': -k dim(A)
     sac.target_update_interval = 1  # gradient steps between target-critic updates
     sac.net_arch = ml_collections.ConfigDict({"pi": (256, 256), "qf": (256, 256)})  # hidden
     sac.activation = "relu"  # one of networks.ACTIVATIONS
     sac.use_sde = False  # SB3's generalized state-dependent exploration: not supported
     sac.reward_scale = 1.0  # Brax reward_scaling: training reward multiplier
     return config
+
+
+def _str_or_float(value: str) -> config_dict.FieldReference:
+    """A field that takes a string ('auto') or a number, from config files and flags alike."""
+    return config_dict.FieldReference(value, object)
 
 
 def n_envs(config: ml_collections.ConfigDict) -> int:
