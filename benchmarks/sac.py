@@ -11,8 +11,12 @@ Rows (issue 16):
   each of 64 envs, stochastic policy) at the same env steps: return at equal env steps
   (target: ours >= Brax's at every one, mean of seeds) and training steps/s (target:
   ours >= 2x Brax's).
-- reacher: ours only, the same settings on Brax's reacher (positional): every seed's
-  evaluation reaches -10 within 30 minutes of process start.
+- reacher: ours only, the same settings with reacher's horizon (REACHER_CHANGES) on Brax's
+  reacher (positional): every seed's evaluation (the policy's mode, 16 episodes) reaches
+  -10 within 30 minutes of process start.
+
+Budgets and evaluation steps count Brax's env steps (physics steps: ours times
+action_repeat), as num_timesteps does.
 
 Brax's SAC fills min_replay_size transitions before it learns, then evaluates after every
 epoch of (num_timesteps - prefill) / (num_evals - 1) env steps; both are chosen whole
@@ -112,10 +116,10 @@ _QUICK = flags.DEFINE_bool("quick", False, "smoke run: tiny budgets, 100-step ep
 _SETTINGS = flags.DEFINE_enum(
     "settings", "walker2d", list(BRAX_PUBLISHED_SAC), "which published Brax SAC settings"
 )
-_IP_STEPS = flags.DEFINE_integer("ip_steps", 65_536, "inverted_pendulum budget (env steps)")
+_IP_STEPS = flags.DEFINE_integer("ip_steps", 65_536, "inverted_pendulum budget (Brax env steps)")
 _IP_EVERY = flags.DEFINE_integer("ip_every", 4096, "inverted_pendulum steps between evals")
-_REACHER_STEPS = flags.DEFINE_integer("reacher_steps", 262_144, "reacher budget (env steps)")
-_REACHER_EVERY = flags.DEFINE_integer("reacher_every", 16_384, "reacher steps between evals")
+_REACHER_STEPS = flags.DEFINE_integer("reacher_steps", 4_194_304, "reacher budget (Brax env steps)")
+_REACHER_EVERY = flags.DEFINE_integer("reacher_every", 262_144, "reacher steps between evals")
 _DETERMINISTIC = flags.DEFINE_bool(
     "deterministic_eval", False, "evaluate both sides with the policy's mode (Brax: sampled)"
 )

@@ -554,7 +554,7 @@ def _train_chunks(
         bad = np.asarray(chunk_totals.pop("first_nonfinite_iteration")).reshape(-1)
         if np.any(bad >= 0):
             writer.close()
-            _diverged(stores, int(bad[bad >= 0].min()), batch)
+            _diverged(stores, int(bad[bad >= 0].min()), batch, config.algo)
         totals = chunk_totals if totals is None else jax.tree.map(np.add, totals, chunk_totals)
         timesteps = boundary * batch
         summaries = []
@@ -675,11 +675,11 @@ def _stack(trees: list[Any]) -> Any:
     return jax.tree.map(lambda *xs: np.stack(xs), *trees)
 
 
-def _diverged(stores, iteration: int, batch: int) -> None:
+def _diverged(stores, iteration: int, batch: int, algo: str) -> None:
     last = stores[0].latest_iteration()
     raise FloatingPointError(
         f"training diverged: a non-finite loss, parameter or normalizer statistic "
-        f"appeared at iteration {iteration} (timestep {iteration * batch}); nothing "
+        f"appeared at {algo.upper()} iteration {iteration} (timestep {iteration * batch}); nothing "
         f"from it was saved. Last good checkpoint: "
         f"{stores[0].path(last) if last is not None else 'none'}"
     )

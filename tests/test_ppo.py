@@ -229,5 +229,5 @@ def test_linear_schedule_beyond_two_billion_timesteps_compiles_and_decays():
     updates, _ = update({"w": jnp.ones(3)}, optimizer.init(params), params)
     # Adam's first step moves each parameter by the learning rate.
     step = float(-updates["w"][0])
-    expected = config.ppo.learning_rate * (1 - ppo.batch_size(config) / 3_000_000_000)
+    expected = config.ppo.learning_rate * (1 - ppo.steps_per_iteration(config) / 3_000_000_000)
     assert step == pytest.approx(expected, rel=1e-4)

@@ -15,6 +15,7 @@ from conftest import compile_fast, fast_compile_env
 from jaxrl_expert import config as config_lib
 from jaxrl_expert import load_policy, ppo
 from jaxrl_expert.train_rl import make_env, train_rl
+from jaxrl_expert.trainer import init_seeds
 
 TINY = {
     "env_id": "CartPole-v1",
@@ -136,7 +137,7 @@ def test_vmapped_seed_equals_a_single_run_with_that_seed():
         return compile_fast(program, *args)(*args)
 
     train_seeds = jax.vmap(trainer.train, in_axes=(0, None))
-    stacked, _ = run(train_seeds, run(lambda k: ppo.init_seeds(trainer.init, k), keys), 1)
+    stacked, _ = run(train_seeds, run(lambda k: init_seeds(trainer.init, k), keys), 1)
     single, _ = run(trainer.train, run(trainer.init, keys[1]), 1)
     # The same RNG streams: the rollout of seed 1 is identical...
     np.testing.assert_array_equal(stacked.env_state.obs[1], single.env_state.obs)
