@@ -52,9 +52,16 @@ def is_gym(name):  # host envs: tests/test_host_envs.py trains the real seals an
     return load(name).env_backend != "auto"
 
 
+# Trained by other tests of the default run: tests/test_sac.py.
+TRAINED_ELSEWHERE = {"sac_pendulum", "sac_mountain_car_continuous"}
+
+
+def smoke_is_slow(name):
+    return is_brax(name) or is_gym(name) or name in TRAINED_ELSEWHERE
+
+
 @pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.slow) if is_brax(n) or is_gym(n) else n for n in CONFIGS],
+    "name", [pytest.param(n, marks=pytest.mark.slow) if smoke_is_slow(n) else n for n in CONFIGS]
 )
 def test_config_smoke_trains_one_tiny_iteration(name, tmp_path):
     overrides = dict(TINY)
@@ -62,7 +69,9 @@ def test_config_smoke_trains_one_tiny_iteration(name, tmp_path):
         overrides["env_kwargs"] = {**load(name).env_kwargs.to_dict(), "episode_length": 8}
     if is_gym(name):
         overrides["env_kwargs"] = {"max_episode_steps": 8}
-    if load(name).ppo.unroll_length is not None:  # Brax's minibatches: whole unrolls
+    if load(name).algo == "sac":
+        overrides["sac"] = {"n_envs": 2, "batch_size": 16, "learning_starts": 8}
+    elif load(name).ppo.unroll_length is not None:  # Brax's minibatches: whole unrolls
         overrides["ppo"] = {**TINY["ppo"], "unroll_length": 8}
     stats = train_rl(load(name), log_dir=str(tmp_path), **overrides)
     assert stats["n_traj"] == 1

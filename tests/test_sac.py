@@ -10,25 +10,23 @@ import pytest
 
 from jaxrl_expert import config as config_lib
 from jaxrl_expert import load_policy, rollouts, sac
+from jaxrl_expert.config import load_config_file
 from jaxrl_expert.generate import generate
 from jaxrl_expert.train_rl import train_rl
 
-# SB3 SAC on Pendulum-v1 (rl-zoo's lr 1e-3) with small networks, to stay fast on a CPU.
+# configs/sac_pendulum.py (rl-zoo's SB3 SAC) with small networks, to stay fast on a CPU.
 PENDULUM = {
-    "algo": "sac",
-    "env_id": "Pendulum-v1",
     "total_timesteps": 12_000,
-    "normalize_reward": False,
     "n_episodes_eval": 20,
     "policy_save_interval": 6_000,
     "checkpoint_interval": 6_000,
     "log_interval": 2_000,
-    "sac": {"learning_rate": 1e-3, "net_arch": {"pi": (64, 64), "qf": (64, 64)}},
+    "sac": {"net_arch": {"pi": (64, 64), "qf": (64, 64)}},
 }
-# A tiny run whose buffer wraps around, for exact resume.
+# configs/sac_mountain_car_continuous.py, two seeds, tiny: its buffer wraps around.
 TINY = {
-    **PENDULUM,
     "total_timesteps": 1_200,
+    "num_seeds": 2,
     "n_episodes_eval": 2,
     "policy_save_interval": 0,
     "checkpoint_interval": 600,
@@ -36,7 +34,7 @@ TINY = {
     "sac": {
         **{"n_envs": 2, "buffer_size": 500, "learning_starts": 200, "batch_size": 32},
         **{"train_freq": 2, "gradient_steps": 3, "target_update_interval": 2},
-        "net_arch": {"pi": (16,), "qf": (16,)},
+        **{"ent_coef": "auto_0.1", "net_arch": {"pi": (16,), "qf": (16,)}},
     },
 }
 
@@ -90,17 +88,19 @@ def test_polyak_moves_targets_tau_of_the_way():
 
 def test_replay_buffer_wraps_around_and_samples_only_what_it_holds():
     buffer = sac.ReplayBuffer.create(n_envs=2, capacity=3, obs_shape=(1,), action_dim=1)
+    add = jax.jit(sac.ReplayBuffer.add)
+    sample = jax.jit(sac.ReplayBuffer.sample, static_argnums=2)
     for t in range(2):
         obs = jnp.array([[t], [10 + t]], jnp.float32)
-        buffer = buffer.add(obs, obs, obs[:, 0], obs, jnp.zeros(2, bool))
-    batch = buffer.sample(jax.random.PRNGKey(0), per_env=50)
+        buffer = add(buffer, obs, obs, obs[:, 0], obs, jnp.zeros(2, bool))
+    batch = sample(buffer, jax.random.PRNGKey(0), 50)
     assert set(np.asarray(batch.obs[:50, 0])) == {0, 1}  # env 0's rows first
     assert set(np.asarray(batch.obs[50:, 0])) == {10, 11}
     for t in range(2, 5):
         obs = jnp.array([[t], [10 + t]], jnp.float32)
-        buffer = buffer.add(obs, obs, obs[:, 0], obs, jnp.ones(2, bool))
+        buffer = add(buffer, obs, obs, obs[:, 0], obs, jnp.ones(2, bool))
     np.testing.assert_array_equal(buffer.obs[0, :, 0], [3, 4, 2])  # the oldest overwritten
-    batch = buffer.sample(jax.random.PRNGKey(1), per_env=50)
+    batch = sample(buffer, jax.random.PRNGKey(1), 50)
     assert set(np.asarray(batch.reward[:50])) == {2, 3, 4}
     assert set(np.asarray(batch.terminated)) == {1.0}
 
@@ -124,7 +124,7 @@ def test_replay_buffer_wraps_around_and_samples_only_what_it_holds():
 def test_bad_sac_settings_fail_in_one_line_before_training(overrides, message, tmp_path):
     sac_overrides = {**PENDULUM["sac"], **overrides.get("sac", {})}
     with pytest.raises(ValueError) as error:
-        train_rl(config_lib.base_config(), log_dir=str(tmp_path / "run"),
+        train_rl(load_config_file("sac_pendulum"), log_dir=str(tmp_path / "run"),
                  **{**PENDULUM, **overrides, "sac": sac_overrides})  # fmt: skip
     assert message in str(error.value) and "\n" not in str(error.value)
     assert not (tmp_path / "run").exists()
@@ -147,7 +147,7 @@ def test_brax_sac_config_speaks_brax_names():
 @pytest.fixture(scope="module")
 def pendulum_run(tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("sac") / "run"
-    stats = train_rl(config_lib.base_config(), log_dir=str(log_dir), **PENDULUM)
+    stats = train_rl(load_config_file("sac_pendulum"), log_dir=str(log_dir), **PENDULUM)
     return log_dir, stats
 
 
@@ -178,12 +178,15 @@ def test_a_sac_policy_loads_acts_in_bounds_and_generates_rollouts(pendulum_run, 
         "000000006000", "000000012000", "final"]  # fmt: skip
 
 
-def test_sac_resumes_bit_exactly_with_its_replay_buffer(tmp_path, compilation_cache):
+def test_sac_seeds_resume_bit_exactly_with_their_replay_buffers(tmp_path, compilation_cache):
+    config = load_config_file("sac_mountain_car_continuous")
     with compilation_cache.in_process():
-        whole = train_rl(config_lib.base_config(), log_dir=str(tmp_path / "whole"), **TINY)
-        train_rl(config_lib.base_config(), log_dir=str(tmp_path / "cut"),
-                 **{**TINY, "total_timesteps": 600})  # fmt: skip
-        resumed = train_rl(config_lib.base_config(), log_dir=str(tmp_path / "cut"), **TINY)
-    assert resumed == whole
-    a, b = (load_policy(str(tmp_path / d)) for d in ("whole", "cut"))
-    assert a.digest() == b.digest()
+        whole = train_rl(config, log_dir=str(tmp_path / "whole"), **TINY)
+        train_rl(config, log_dir=str(tmp_path / "cut"), **{**TINY, "total_timesteps": 600})
+        resumed = train_rl(config, log_dir=str(tmp_path / "cut"), **TINY)
+    assert resumed == whole and set(whole) == {"seed_0", "seed_1"}
+    for seed in whole:
+        a, b = (load_policy(str(tmp_path / run / seed)) for run in ("whole", "cut"))
+        assert a.digest() == b.digest()
+    seeds = [load_policy(str(tmp_path / "whole" / seed)).digest() for seed in whole]
+    assert seeds[0] != seeds[1]
