@@ -312,11 +312,12 @@ def brax_sac_config(
     """A SAC config from Brax's published SAC settings, in Brax's own names.
 
     Brax's SAC steps num_envs envs once, then makes grad_updates_per_step
-    gradient steps (SB3: train_freq 1, gradient_steps); it fills min_replay_size
-    transitions with uniform random actions first (learning_starts); its
-    buffer holds max_replay_size (buffer_size). Networks and entropy tuning
-    are Brax's defaults: (256, 256) ReLU actor and twin critics, tau 0.005, a
-    learned entropy coefficient starting at 1 aiming at -dim(A) / 2.
+    gradient steps (SB3: train_freq 1, gradient_steps); its buffer holds
+    max_replay_size transitions (buffer_size) and is filled with
+    min_replay_size before learning starts (learning_starts; Brax fills it with
+    its initial policy, SB3 and we with uniform random actions). Networks and
+    entropy tuning are Brax's defaults: (256, 256) ReLU actor and twin critics,
+    tau 0.005, a learned entropy coefficient from 1 aiming at -dim(A) / 2.
     """
     config = base_config()
     config.algo = "sac"

@@ -1,6 +1,7 @@
 """SAC: its loss terms against NumPy, the replay buffer, learning Pendulum, the contract."""
 
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -21,21 +22,7 @@ PENDULUM = {
     "policy_save_interval": 6_000,
     "checkpoint_interval": 6_000,
     "log_interval": 2_000,
-    "sac": {"net_arch": {"pi": (64, 64), "qf": (64, 64)}},
-}
-# configs/sac_mountain_car_continuous.py, two seeds, tiny: its buffer wraps around.
-TINY = {
-    "total_timesteps": 1_200,
-    "num_seeds": 2,
-    "n_episodes_eval": 2,
-    "policy_save_interval": 0,
-    "checkpoint_interval": 600,
-    "rollout_save_final": False,
-    "sac": {
-        **{"n_envs": 2, "buffer_size": 500, "learning_starts": 200, "batch_size": 32},
-        **{"train_freq": 2, "gradient_steps": 3, "target_update_interval": 2},
-        **{"ent_coef": "auto_0.1", "net_arch": {"pi": (16,), "qf": (16,)}},
-    },
+    "sac": {"buffer_size": 20_000, "net_arch": {"pi": (64, 64), "qf": (64, 64)}},
 }
 
 
@@ -145,9 +132,10 @@ def test_brax_sac_config_speaks_brax_names():
 
 
 @pytest.fixture(scope="module")
-def pendulum_run(tmp_path_factory):
+def pendulum_run(tmp_path_factory, compilation_cache):
     log_dir = tmp_path_factory.mktemp("sac") / "run"
-    stats = train_rl(load_config_file("sac_pendulum"), log_dir=str(log_dir), **PENDULUM)
+    with compilation_cache.in_process():  # the resume test loads these programs
+        stats = train_rl(load_config_file("sac_pendulum"), log_dir=str(log_dir), **PENDULUM)
     return log_dir, stats
 
 
@@ -178,15 +166,25 @@ def test_a_sac_policy_loads_acts_in_bounds_and_generates_rollouts(pendulum_run, 
         "000000006000", "000000012000", "final"]  # fmt: skip
 
 
-def test_sac_seeds_resume_bit_exactly_with_their_replay_buffers(tmp_path, compilation_cache):
-    config = load_config_file("sac_mountain_car_continuous")
+def test_sac_resumes_bit_exactly_with_its_replay_buffer(pendulum_run, tmp_path, compilation_cache):
+    whole, stats = pendulum_run
+    log_dir = tmp_path / "run"
+    shutil.copytree(whole, log_dir)
+    # Forget everything after the checkpoint at 6,000 steps, as if the run had died there.
+    shutil.rmtree(log_dir / "checkpoints" / "12000")
+    shutil.rmtree(log_dir / "policies" / "final")
+    (log_dir / "stats.json").unlink()
+    (log_dir / "rollouts" / "final.npz").unlink()
     with compilation_cache.in_process():
-        whole = train_rl(config, log_dir=str(tmp_path / "whole"), **TINY)
-        train_rl(config, log_dir=str(tmp_path / "cut"), **{**TINY, "total_timesteps": 600})
-        resumed = train_rl(config, log_dir=str(tmp_path / "cut"), **TINY)
-    assert resumed == whole and set(whole) == {"seed_0", "seed_1"}
-    for seed in whole:
-        a, b = (load_policy(str(tmp_path / run / seed)) for run in ("whole", "cut"))
-        assert a.digest() == b.digest()
-    seeds = [load_policy(str(tmp_path / "whole" / seed)).digest() for seed in whole]
+        resumed = train_rl(load_config_file("sac_pendulum"), log_dir=str(log_dir), resume=True,
+                           **PENDULUM)  # fmt: skip
+    assert resumed == stats
+    assert load_policy(str(log_dir)).digest() == load_policy(str(whole)).digest()
+
+
+def test_sac_trains_several_seeds_in_one_program(sac_two_seeds_run):
+    log_dir, _ = sac_two_seeds_run
+    stats = json.loads((log_dir / "stats.json").read_text())
+    assert set(stats) == {"seed_0", "seed_1"}
+    seeds = [load_policy(str(log_dir / seed)).digest() for seed in stats]
     assert seeds[0] != seeds[1]
