@@ -26,7 +26,9 @@ HEAVY_BRAX = {
     # compiled by the dedicated halfcheetah test / constructed by the seals one:
     "brax/halfcheetah",
     "seals/HalfCheetah-v1",
-    # ~10 s each; the default run keeps brax/inverted_pendulum and halfcheetah
+    # ~10 s each; test_train_rl.py's Brax test resets and steps brax/inverted_pendulum
+    # (spring) under jit and vmap while it trains
+    "brax/inverted_pendulum",
     "brax/inverted_double_pendulum",
     "brax/swimmer",
     "brax/reacher",
@@ -68,7 +70,7 @@ def test_every_env_resets_and_steps_under_jit_and_vmap(env_id):
     assert np.all(np.asarray(state.episode_length) >= 1)
 
 
-@pytest.mark.slow  # ~18 s of compile; brax/inverted_pendulum runs by default
+@pytest.mark.slow  # ~18 s of compile; brax/inverted_pendulum trains in test_train_rl.py
 def test_brax_halfcheetah_resets_and_steps():
     env = envs.make("brax/halfcheetah", backend="spring")  # the cheapest pipeline to compile
     state = _reset_and_step(env, n_steps=2)
