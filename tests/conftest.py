@@ -142,63 +142,8 @@ def background(request, tmp_path_factory, repo_dir, compilation_cache):
     used = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
     if "default_cli_run" in used:
         _start_default_cli_run(background, tmp_path_factory, repo_dir, compilation_cache)
-    if "sac_two_seeds_run" in used:
-        _start_sac_two_seeds_run(background, tmp_path_factory, repo_dir)
     yield background
     background.close()
-
-
-# configs/sac_pendulum.py, tiny, two seeds in one program; its buffer wraps around.
-SAC_TWO_SEEDS = [
-    "--config=sac_pendulum",
-    "--config.num_seeds=2",
-    "--config.total_timesteps=1200",
-    "--config.n_episodes_eval=1",
-    "--config.policy_save_interval=0",
-    "--config.checkpoint_interval=0",
-    "--config.rollout_save_final=False",
-    "--config.sac.n_envs=2",
-    "--config.sac.buffer_size=500",
-    "--config.sac.learning_starts=200",
-    "--config.sac.batch_size=32",
-    "--config.sac.train_freq=2",
-    "--config.sac.gradient_steps=3",
-    "--config.sac.target_update_interval=2",
-    "--config.sac.ent_coef=auto_0.1",
-    "--config.sac.net_arch.pi=(16,)",
-    "--config.sac.net_arch.qf=(16,)",
-]
-
-
-def _start_sac_two_seeds_run(background, tmp_path_factory, repo_dir):
-    log_dir = tmp_path_factory.mktemp("sac_seeds") / "run"
-    background.start(
-        "sac_two_seeds_run",
-        [sys.executable, "-m", "jaxrl_expert.train_rl", f"--log_dir={log_dir}", *SAC_TWO_SEEDS],
-        log_dir,
-        cwd=repo_dir,
-        env=fast_compile_env(),
-    )
-
-
-@pytest.fixture(scope="session")
-def sac_two_seeds_run(background, tmp_path_factory, repo_dir):
-    """A tiny two-seed SAC CLI run (SAC_TWO_SEEDS), started in the background at once."""
-    if "sac_two_seeds_run" not in background:
-        _start_sac_two_seeds_run(background, tmp_path_factory, repo_dir)
-    log_dir, result = background.result("sac_two_seeds_run")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return log_dir, result
-
-
-@pytest.fixture(scope="session")
-def default_cli_run(background, tmp_path_factory, repo_dir, compilation_cache):
-    """`python -m jaxrl_expert.train_rl` with no config flags, from outside the repo."""
-    if "default_cli_run" not in background:  # requested by name only (getfixturevalue)
-        _start_default_cli_run(background, tmp_path_factory, repo_dir, compilation_cache)
-    log_dir, result = background.result("default_cli_run")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return log_dir, result
 
 
 # CartPole-v1, 4 envs x 32 steps: five iterations of 128 (640 timesteps), one log point
