@@ -146,6 +146,16 @@ def background(request, tmp_path_factory, repo_dir, compilation_cache):
     background.close()
 
 
+@pytest.fixture(scope="session")
+def default_cli_run(background, tmp_path_factory, repo_dir, compilation_cache):
+    """`python -m jaxrl_expert.train_rl` with no config flags, from outside the repo."""
+    if "default_cli_run" not in background:  # requested by name only (getfixturevalue)
+        _start_default_cli_run(background, tmp_path_factory, repo_dir, compilation_cache)
+    log_dir, result = background.result("default_cli_run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return log_dir, result
+
+
 # CartPole-v1, 4 envs x 32 steps: five iterations of 128 (640 timesteps), one log point
 # each; a policy and rollouts (>= 100 timesteps) saved at the first iteration at or
 # after each multiple of 200 timesteps (256, 512, 640: not 128 or 384).

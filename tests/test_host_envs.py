@@ -288,6 +288,7 @@ def test_bad_host_env_settings_fail_in_one_line_before_training(overrides, messa
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.slow  # ~10 s; the port plays it as well: test_a_host_trained_expert_plays_...
 def test_render_plays_a_gymnasium_trained_policy_in_our_jax_port(real_seals_run, tmp_path):
     log_dir, _ = real_seals_run
     out = tmp_path / "episode.gif"

@@ -183,6 +183,7 @@ def test_sac_resumes_bit_exactly_with_its_replay_buffer(pendulum_run, tmp_path, 
     assert load_policy(str(log_dir)).digest() == load_policy(str(whole)).digest()
 
 
+@pytest.mark.slow  # ~9 s of compile; for_seeds is PPO's too (tests/test_scale.py)
 def test_sac_trains_several_seeds_in_one_program():
     """Two seeds vmapped (the learning-start branch becomes a select): both learn, apart."""
     config = load_config_file("sac_pendulum")
