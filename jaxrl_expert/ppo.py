@@ -17,9 +17,16 @@ import optax
 from flax import struct
 
 from jaxrl_expert.envs import Env, EnvState
-from jaxrl_expert.normalize import RewardNormState, RunningMeanStd, normalize_reward
+from jaxrl_expert.normalize import RewardNormState, RunningMeanStd
 from jaxrl_expert.policy import PolicySpec
-from jaxrl_expert.trainer import COUNTS, EPISODE_METRICS, Trainer, episode_metrics, make_chunk
+from jaxrl_expert.trainer import (
+    COUNTS,
+    EPISODE_METRICS,
+    Trainer,
+    episode_metrics,
+    make_chunk,
+    step_envs,
+)
 
 
 @struct.dataclass
@@ -179,7 +186,6 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
     n_minibatches = steps_per_iteration(config) // ppo.batch_size
     unroll_length = ppo.unroll_length  # None: SB3 (GAE once per iteration over n_steps)
     sampled_entropy = policy.network.distribution == "tanh_normal"
-    step_envs = jax.vmap(env.step)
     loss_options = {
         "clip_range": ppo.clip_range,
         "clip_range_vf": ppo.clip_range_vf,
@@ -209,19 +215,7 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         dist, value = policy.apply(state.params, state.obs_rms, obs)
         action = dist.sample(action_key)
         sent = policy.env_action(dist, action)
-        next_env = step_envs(state.env_state, sent)
-        if getattr(env, "updates_stats", False):  # a learned reward with live statistics
-            next_env = env.update_batch_stats(obs, sent, next_env)
-        reward_norm, reward = state.reward_norm, next_env.reward * ppo.reward_scale
-        if config.normalize_reward:
-            reward_norm, reward = normalize_reward(
-                reward_norm,
-                reward,
-                next_env.done,
-                gamma=norm.gamma,
-                epsilon=norm.epsilon,
-                clip_reward=norm.clip_reward,
-            )
+        next_env, reward_norm, reward = step_envs(env, config, ppo.reward_scale, state, sent)
         transition = Transition(
             obs=obs,
             action=action,

@@ -27,9 +27,16 @@ from flax import struct
 from jaxrl_expert import config as config_lib
 from jaxrl_expert.envs import Env, EnvState
 from jaxrl_expert.networks import QNetworks
-from jaxrl_expert.normalize import RewardNormState, RunningMeanStd, normalize_reward
+from jaxrl_expert.normalize import RewardNormState, RunningMeanStd
 from jaxrl_expert.policy import PolicySpec
-from jaxrl_expert.trainer import COUNTS, EPISODE_METRICS, Trainer, episode_metrics, make_chunk
+from jaxrl_expert.trainer import (
+    COUNTS,
+    EPISODE_METRICS,
+    Trainer,
+    episode_metrics,
+    make_chunk,
+    step_envs,
+)
 
 METRIC_NAMES = (*EPISODE_METRICS, "actor_loss", "critic_loss", "ent_coef", "entropy", *COUNTS)
 
@@ -179,7 +186,6 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
     n_gradient_steps = gradient_steps_per_iteration(config)
     per_env = sac.batch_size // sac.n_envs
     random_steps = math.ceil(sac.learning_starts / sac.n_envs)  # per env, random actions
-    step_envs = jax.vmap(env.step)
 
     def init(key: jax.Array) -> SACState:
         key, actor_key, critic_key, env_key = jax.random.split(key, 4)
@@ -214,19 +220,7 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         uniform = jax.random.uniform(random_key, action.shape, minval=-1.0, maxval=1.0)
         action = jnp.where(state.buffer.added < random_steps, uniform, action)
         sent = policy.unit_to_env(action)
-        next_env = step_envs(state.env_state, sent)
-        if getattr(env, "updates_stats", False):  # a learned reward with live statistics
-            next_env = env.update_batch_stats(obs, sent, next_env)
-        reward_norm, reward = state.reward_norm, next_env.reward * sac.reward_scale
-        if config.normalize_reward:
-            reward_norm, reward = normalize_reward(
-                reward_norm,
-                reward,
-                next_env.done,
-                gamma=norm.gamma,
-                epsilon=norm.epsilon,
-                clip_reward=norm.clip_reward,
-            )
+        next_env, reward_norm, reward = step_envs(env, config, sac.reward_scale, state, sent)
         terminated = next_env.done & ~next_env.truncated
         buffer = state.buffer.add(obs, action, reward, next_env.final_obs, terminated)
         step = EnvStep(obs, next_env.done, next_env.episode_return,

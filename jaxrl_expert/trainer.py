@@ -15,6 +15,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+
+from jaxrl_expert.normalize import normalize_reward
 
 # Sums over a chunk's finished episodes; every other metric is a loss summed over updates.
 EPISODE_METRICS = ("episodes", "episode_return_sum", "true_episode_return_sum",
@@ -101,3 +104,27 @@ def make_chunk(
         return state, {**totals, "first_nonfinite_iteration": first_bad}
 
     return train
+
+
+def step_envs(
+    env: Any, config: ml_collections.ConfigDict, reward_scale: float, state: Any, action: jax.Array
+) -> tuple[Any, Any, jax.Array]:
+    """One vectorized env step from `state.env_state`: (next env state, reward statistics,
+    training reward). A learned reward with live statistics absorbs the step; the reward
+    is scaled, then normalized VecNormalize-style when config.normalize_reward."""
+    obs = state.env_state.obs
+    next_env = jax.vmap(env.step)(state.env_state, action)
+    if getattr(env, "updates_stats", False):
+        next_env = env.update_batch_stats(obs, action, next_env)
+    reward_norm, reward = state.reward_norm, next_env.reward * reward_scale
+    if config.normalize_reward:
+        norm = config.normalize_kwargs
+        reward_norm, reward = normalize_reward(
+            reward_norm,
+            reward,
+            next_env.done,
+            gamma=norm.gamma,
+            epsilon=norm.epsilon,
+            clip_reward=norm.clip_reward,
+        )
+    return next_env, reward_norm, reward
