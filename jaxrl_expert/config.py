@@ -24,6 +24,8 @@ from jaxrl_expert.networks import ACTIVATIONS, DISTRIBUTIONS
 from jaxrl_expert.rewards import REWARD_TYPES
 
 LR_SCHEDULES = ("constant", "linear")
+POLICIES = ("mlp", "cnn")
+CNNS = ("nature", "minatar")
 ALGORITHMS = ("ppo", "sac")
 
 
@@ -137,6 +139,9 @@ def base_config() -> ml_collections.ConfigDict:
     ppo.ortho_init = True  # orthogonal init with SB3's gains
     ppo.log_std_init = 0.0  # initial log std of Gaussian policies
     ppo.distribution = "gaussian"  # Box actions: 'gaussian' (SB3) or 'tanh_normal' (Brax)
+    ppo.policy = "mlp"  # 'mlp' (SB3 MlpPolicy) or 'cnn' (CnnPolicy; uint8 image observations)
+    ppo.cnn = "nature"  # policy='cnn' torso: 'nature' (SB3 NatureCNN, 84x84) or 'minatar' (10x10)
+    ppo.share_features_extractor = True  # policy='cnn': one torso for both heads (SB3 default)
     ppo.unroll_length = config_dict.placeholder(int)  # Brax: GAE per minibatch; None: SB3
     ppo.reward_scale = 1.0  # Brax reward_scaling: training reward multiplier
 
@@ -519,6 +524,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check.boolean("ppo.ortho_init")
     check.number("ppo.log_std_init")
     check.choice("ppo.distribution", DISTRIBUTIONS)
+    check.choice("ppo.policy", POLICIES)
+    check.choice("ppo.cnn", CNNS)
+    check.boolean("ppo.share_features_extractor")
     if config.ppo.unroll_length is not None:
         check.integer("ppo.unroll_length", 1)
         unroll = config.ppo.unroll_length

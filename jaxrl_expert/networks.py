@@ -1,4 +1,4 @@
-"""The actor-critic (SB3's MlpPolicy shape), its action distributions, SAC's Q networks."""
+"""The actor-critic (SB3 MlpPolicy and CnnPolicy), its action distributions, SAC's Q networks."""
 
 from __future__ import annotations
 
@@ -15,6 +15,23 @@ ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "elu": nn.elu, "gelu": nn.gelu,
 # "tanh_normal": Brax's tanh-squashed Normal whose scale is a network output.
 DISTRIBUTIONS = ("gaussian", "tanh_normal")
 _LOG_2PI = math.log(2 * math.pi)
+# Convolutional torsos for image observations: (features, kernel, stride) per layer,
+# then the flattened output through an optional ReLU Dense layer.
+# "nature_cnn": SB3's NatureCNN for 84x84 Atari frames (Mnih et al. 2015).
+# "minatar_cnn": MinAtar's (Young & Tian 2019) one 3x3 layer for 10x10 grids.
+CNN_TORSOS = {
+    "nature_cnn": (((32, 8, 4), (64, 4, 2), (64, 3, 1)), 512),
+    "minatar_cnn": (((16, 3, 1),), None),
+}
+TORSOS = ("mlp", *CNN_TORSOS)
+
+
+def cnn_min_size(kind: str) -> int:
+    """The smallest image side a CNN torso takes (each VALID conv leaves at least 1)."""
+    size = 1
+    for _, kernel, stride in reversed(CNN_TORSOS[kind][0]):
+        size = (size - 1) * stride + kernel
+    return size
 
 
 @struct.dataclass
@@ -74,9 +91,31 @@ def _dense(features: int, gain: float, ortho_init: bool) -> nn.Dense:
     return nn.Dense(features)
 
 
-class ActorCritic(nn.Module):
-    """Separate policy and value MLPs, as SB3's `net_arch=dict(pi=..., vf=...)`.
+class CnnTorso(nn.Module):
+    """A CNN_TORSOS entry over (..., height, width, channels) floats -> (..., features)."""
 
+    kind: str
+    ortho_init: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        layers, dense = CNN_TORSOS[self.kind]
+        lead = x.shape[:-3]
+        x = x.reshape((-1, *x.shape[-3:]))
+        init = {"kernel_init": nn.initializers.orthogonal(math.sqrt(2))} if self.ortho_init else {}
+        for features, kernel, stride in layers:
+            conv = nn.Conv(features, (kernel, kernel), (stride, stride), padding="VALID", **init)
+            x = nn.relu(conv(x))
+        x = x.reshape((*lead, -1))
+        return x if dense is None else nn.relu(_dense(dense, math.sqrt(2), self.ortho_init)(x))
+
+
+class ActorCritic(nn.Module):
+    """Policy and value MLPs, as SB3's `net_arch=dict(pi=..., vf=...)`, on a torso.
+
+    torso "mlp": the observation (flattened over its `obs_ndim` axes) feeds both
+    MLPs. A CNN torso (CNN_TORSOS) turns images into features first: one shared
+    by both heads (`share_torso`, SB3's share_features_extractor) or one each.
     `vf_sizes=None`: a policy without a value head (SAC's actor; its critics
     are Q networks outside the policy), whose value is reported as 0.
     """
@@ -88,12 +127,21 @@ class ActorCritic(nn.Module):
     activation: str = "tanh"
     ortho_init: bool = True
     log_std_init: float = 0.0
+    torso: str = "mlp"  # one of TORSOS
+    share_torso: bool = True
+    obs_ndim: int = 1
+
+    def _features(self, obs: jax.Array, name: str | None) -> jax.Array:
+        if self.torso == "mlp":
+            return obs.reshape((*obs.shape[: obs.ndim - self.obs_ndim], -1))
+        return CnnTorso(self.torso, self.ortho_init, name=name)(obs)
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[ActionDistribution, jax.Array]:
         act = ACTIVATIONS[self.activation]
         hidden_gain = math.sqrt(2)
-        pi = obs
+        features = self._features(obs, "torso" if self.share_torso else "pi_torso")
+        pi = features
         for size in self.pi_sizes:
             pi = act(_dense(size, hidden_gain, self.ortho_init)(pi))
         if self.distribution == "tanh_normal":
@@ -104,9 +152,9 @@ class ActorCritic(nn.Module):
         else:
             loc = _dense(self.action_dim, 0.01, self.ortho_init)(pi)
         if self.vf_sizes is None:
-            value = jnp.zeros(obs.shape[:-1], jnp.float32)
+            value = jnp.zeros(features.shape[:-1], jnp.float32)
         else:
-            vf = obs
+            vf = features if self.share_torso else self._features(obs, "vf_torso")
             for size in self.vf_sizes:
                 vf = act(_dense(size, hidden_gain, self.ortho_init)(vf))
             value = _dense(1, 1.0, self.ortho_init)(vf)[..., 0]

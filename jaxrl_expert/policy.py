@@ -45,6 +45,8 @@ class PolicySpec:
     ortho_init: bool
     log_std_init: float
     distribution: str  # of Box actions (networks.DISTRIBUTIONS); Discrete ones are categorical
+    torso: str  # networks.TORSOS: "mlp", or a CNN for image observations
+    share_torso: bool  # a CNN torso shared by the policy and value heads
     norm_obs: bool  # observations are normalized by the policy's running statistics
     obs_epsilon: float
     clip_obs: float
@@ -56,13 +58,16 @@ class PolicySpec:
         if config.algo == "sac":
             network = {"pi_sizes": tuple(config.sac.net_arch.pi), "vf_sizes": None,
                        "activation": config.sac.activation, "ortho_init": False,
-                       "log_std_init": 0.0, "distribution": "tanh_normal"}  # fmt: skip
+                       "log_std_init": 0.0, "distribution": "tanh_normal",
+                       "torso": "mlp", "share_torso": True}  # fmt: skip
         else:
             ppo = config.ppo
             network = {"pi_sizes": tuple(ppo.net_arch.pi), "vf_sizes": tuple(ppo.net_arch.vf),
                        "activation": ppo.activation, "ortho_init": ppo.ortho_init,
                        "log_std_init": float(ppo.log_std_init),
-                       "distribution": ppo.distribution}  # fmt: skip
+                       "distribution": ppo.distribution,
+                       "torso": "mlp" if ppo.policy == "mlp" else f"{ppo.cnn}_cnn",
+                       "share_torso": ppo.share_features_extractor}  # fmt: skip
         return cls(
             env_id=config.env_id,
             env_kwargs=json.dumps(config.env_kwargs.to_dict(), sort_keys=True),
@@ -91,6 +96,7 @@ class PolicySpec:
                 "ortho_init": self.ortho_init,
                 "log_std_init": self.log_std_init,
                 "distribution": self.distribution,
+                **self._torso_json(),
             },
             "obs_normalization": {
                 "enabled": self.norm_obs,
@@ -99,10 +105,16 @@ class PolicySpec:
             },
         }
 
+    def _torso_json(self) -> dict[str, Any]:
+        """MLP policies keep the layout they had before CNN torsos existed."""
+        if self.torso == "mlp":
+            return {}
+        return {"torso": self.torso, "share_torso": self.share_torso}
+
     @classmethod
     def from_json(cls, metadata: dict[str, Any]) -> PolicySpec:
         """Inverse of `to_json`; policies saved before `distribution` existed are Gaussian,
-        before `env_backend` existed 'auto'."""
+        before `env_backend` existed 'auto', before torsos existed MLPs."""
         network, norm = metadata["network"], metadata["obs_normalization"]
         return cls(
             env_id=metadata["env_id"],
@@ -118,6 +130,8 @@ class PolicySpec:
             ortho_init=bool(network["ortho_init"]),
             log_std_init=float(network["log_std_init"]),
             distribution=network.get("distribution", "gaussian"),
+            torso=network.get("torso", "mlp"),
+            share_torso=bool(network.get("share_torso", True)),
             norm_obs=bool(norm["enabled"]),
             obs_epsilon=float(norm["epsilon"]),
             clip_obs=float(norm["clip_obs"]),
@@ -154,6 +168,9 @@ class PolicySpec:
             activation=self.activation,
             ortho_init=self.ortho_init,
             log_std_init=self.log_std_init,
+            torso=self.torso,
+            share_torso=self.share_torso,
+            obs_ndim=len(self.observation_space.shape),
         )
 
     def init_params(self, key: jax.Array) -> Any:
@@ -163,10 +180,15 @@ class PolicySpec:
         return RunningMeanStd.create(self.observation_space.shape)
 
     def normalize_obs(self, obs_rms: RunningMeanStd, obs: jax.Array) -> jax.Array:
-        """What the network sees: raw observations, or normalized and clipped ones."""
-        if not self.norm_obs:
-            return obs
-        return obs_rms.normalize(obs, self.obs_epsilon, self.clip_obs)
+        """What the network sees: raw observations, normalized and clipped ones, or
+        uint8 images scaled into [0, 1] by the space's bound (on device)."""
+        if self.norm_obs:
+            return obs_rms.normalize(obs, self.obs_epsilon, self.clip_obs)
+        if self.observation_space.dtype == "uint8":
+            scale = max(self.observation_space.high)
+            obs = obs.astype(jnp.float32)
+            return obs if scale == 1.0 else obs / scale
+        return obs
 
     def apply(
         self, params: Any, obs_rms: RunningMeanStd, obs: jax.Array

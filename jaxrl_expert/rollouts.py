@@ -157,11 +157,11 @@ def make_sampler(
         action = policy(env_state.obs, key)
         rows = lambda shape, dtype: jnp.zeros((n_rows, n_parallel, *shape), dtype)
         records = _Records(
-            obs=rows(obs_shape, jnp.float32),
+            obs=rows(obs_shape, env_state.obs.dtype),  # uint8 images stay uint8
             action=rows(action.shape[1:], action.dtype),
             reward=rows((), jnp.float32),
             done=rows((), bool),
-            final_obs=rows(obs_shape, jnp.float32),
+            final_obs=rows(obs_shape, env_state.obs.dtype),
             kept=rows((), bool),
         )
         if n_episodes is not None:

@@ -30,7 +30,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxrl_expert import checkpoints, cli, devices, envs, layout, plot, ppo, rollouts, sac
+from jaxrl_expert import checkpoints, cli, devices, envs, layout, networks, plot, ppo, rollouts, sac
 from jaxrl_expert import config as config_lib
 from jaxrl_expert.atomic_files import DirectoryLock, recover_replaced, write_json
 from jaxrl_expert.envs.wrappers import RewardSwap
@@ -145,6 +145,38 @@ def make_env(config: ml_collections.ConfigDict) -> envs.Env:
     return RewardSwap(env, reward)
 
 
+def check_env_fits(config: ml_collections.ConfigDict, env: envs.Env) -> None:
+    """One line (ValueError) when the algorithm or network cannot take env's spaces."""
+    obs_shape = env.observation_space.shape
+    if config.algo == "sac":
+        if not isinstance(env.action_space, envs.Box):
+            raise ValueError(
+                f"config.algo='sac' needs a Box action space; {config.env_id} has "
+                f"{env.action_space}: use algo='ppo'"
+            )
+        if len(obs_shape) != 1:
+            raise ValueError(
+                f"config.algo='sac' takes flat observations; {config.env_id} has shape "
+                f"{obs_shape}: use algo='ppo' (with ppo.policy='cnn' for images)"
+            )
+        return
+    if config.ppo.policy == "cnn":
+        if not env.observation_space.is_image:
+            raise ValueError(
+                f"config.ppo.policy='cnn' needs uint8 image observations (height, width, "
+                f"channels); {config.env_id} has {env.observation_space.dtype} {obs_shape}: "
+                "use ppo.policy='mlp'"
+            )
+        smallest = networks.cnn_min_size(f"{config.ppo.cnn}_cnn")
+        if min(obs_shape[:2]) < smallest:
+            other = "minatar" if config.ppo.cnn == "nature" else "nature"
+            raise ValueError(
+                f"config.ppo.cnn={config.ppo.cnn!r} takes images of at least {smallest}x"
+                f"{smallest}; {config.env_id} gives {obs_shape[0]}x{obs_shape[1]}: "
+                f"use ppo.cnn={other!r}"
+            )
+
+
 def _check_resumable(config: ml_collections.ConfigDict, log_dir: str) -> None:
     """A run may only continue under the config it started with."""
     path = os.path.join(log_dir, layout.CONFIG_FILE)
@@ -212,11 +244,7 @@ def train_rl(
     config_lib.apply_overrides(config, overrides)
     config_lib.validate(config)
     env = make_env(config)
-    if config.algo == "sac" and not isinstance(env.action_space, envs.Box):
-        raise ValueError(
-            f"config.algo='sac' needs a Box action space; {config.env_id} has "
-            f"{env.action_space}: use algo='ppo'"
-        )
+    check_env_fits(config, env)
     policy = PolicySpec.from_config(config, env)
     if config.agent_path is not None:
         checkpoints.check_warm_start(config.agent_path, policy)

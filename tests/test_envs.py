@@ -32,6 +32,9 @@ HEAVY_BRAX = {
     "brax/inverted_double_pendulum",
     "brax/swimmer",
     "brax/reacher",
+    # ~6 s each; Breakout and SpaceInvaders stand for gymnax's MinAtar games
+    "Asterix-MinAtar",
+    "Freeway-MinAtar",
 }
 
 
@@ -64,7 +67,9 @@ def test_every_env_resets_and_steps_under_jit_and_vmap(env_id):
     env = envs.make(env_id, **kwargs)
     state = _reset_and_step(env)
     assert state.obs.shape == (2, *env.observation_space.shape)
-    assert state.obs.dtype == jnp.float32
+    # float32 vectors, or uint8 images (MinAtar's 0/1 grids) that stay uint8 on device
+    assert state.obs.dtype == env.observation_space.dtype
+    assert (env.observation_space.dtype == "uint8") == ("MinAtar" in env_id)
     assert state.reward.shape == (2,) and state.terminated.dtype == jnp.bool_
     assert bool(jnp.all(jnp.isfinite(state.obs)))
     assert np.all(np.asarray(state.episode_length) >= 1)

@@ -20,17 +20,30 @@ from flax import struct
 
 @dataclasses.dataclass(frozen=True)
 class Box:
-    """A continuous space; bounds are flat tuples so the space stays hashable."""
+    """A box of arrays; bounds are flat tuples so the space stays hashable.
+
+    `dtype` is the observations' storage type: 'float32', or 'uint8' for
+    images (kept as uint8 on device and on disk; a policy scales them by
+    `high`).
+    """
 
     low: tuple[float, ...]
     high: tuple[float, ...]
     shape: tuple[int, ...]
+    dtype: str = "float32"
 
     @classmethod
-    def from_bounds(cls, low: Any, high: Any, shape: tuple[int, ...]) -> Box:
+    def from_bounds(
+        cls, low: Any, high: Any, shape: tuple[int, ...], dtype: str = "float32"
+    ) -> Box:
         low = np.broadcast_to(np.asarray(low, np.float32), shape)
         high = np.broadcast_to(np.asarray(high, np.float32), shape)
-        return cls(tuple(low.ravel().tolist()), tuple(high.ravel().tolist()), tuple(shape))
+        return cls(tuple(low.ravel().tolist()), tuple(high.ravel().tolist()), tuple(shape), dtype)
+
+    @property
+    def is_image(self) -> bool:
+        """Height x width x channels of uint8: what a CNN policy takes."""
+        return self.dtype == "uint8" and len(self.shape) == 3
 
     @property
     def low_array(self) -> np.ndarray:
@@ -41,12 +54,11 @@ class Box:
         return np.asarray(self.high, np.float32).reshape(self.shape)
 
     def to_json(self) -> dict:
-        return {
-            "type": "Box",
-            "low": list(self.low),
-            "high": list(self.high),
-            "shape": list(self.shape),
-        }
+        spec = {"type": "Box", "low": list(self.low), "high": list(self.high)}
+        spec["shape"] = list(self.shape)
+        if self.dtype != "float32":  # float32 spaces keep the layout they always had
+            spec["dtype"] = self.dtype
+        return spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +73,7 @@ class Discrete:
 
 
 Space = Box | Discrete
+BOX_DTYPES = ("float32", "uint8")
 
 
 def space_from_json(spec: dict) -> Space:
@@ -68,7 +81,10 @@ def space_from_json(spec: dict) -> Space:
     if spec["type"] == "Discrete":
         return Discrete(int(spec["n"]))
     if spec["type"] == "Box":
-        return Box(tuple(spec["low"]), tuple(spec["high"]), tuple(spec["shape"]))
+        dtype = spec.get("dtype", "float32")
+        if dtype not in BOX_DTYPES:
+            raise ValueError(f"Box dtype {dtype!r} is invalid; allowed: {BOX_DTYPES}")
+        return Box(tuple(spec["low"]), tuple(spec["high"]), tuple(spec["shape"]), dtype)
     raise ValueError(f"unknown space type {spec['type']!r}; allowed: 'Box', 'Discrete'")
 
 
@@ -102,8 +118,9 @@ class EnvState:
 
 
 def initial_state(core: Any, obs: jax.Array, key: jax.Array) -> EnvState:
-    """The state right after a reset: no transition yet."""
-    obs = jnp.asarray(obs, jnp.float32)
+    """The state right after a reset: no transition yet (uint8 observations stay uint8)."""
+    obs = jnp.asarray(obs)
+    obs = obs if obs.dtype == jnp.uint8 else obs.astype(jnp.float32)
     return EnvState(
         core=core,
         obs=obs,

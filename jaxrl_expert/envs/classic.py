@@ -1,7 +1,8 @@
-"""Classic control through gymnax, without gymnax's own auto-reset.
+"""Classic control and MinAtar through gymnax, without gymnax's own auto-reset.
 
 We call gymnax's `reset_env`/`step_env` directly so that time limits and
-resets are handled once, for every backend, by `wrappers.py`.
+resets are handled once, for every backend, by `wrappers.py`. MinAtar's
+10x10 grids of 0/1 channels are served as uint8 images.
 """
 
 from __future__ import annotations
@@ -19,27 +20,25 @@ import jax.numpy as jnp
 
 from jaxrl_expert.envs.base import Box, Discrete, EnvState, Space, initial_state
 
-GYMNAX_IDS = (
-    "CartPole-v1",
-    "Pendulum-v1",
-    "Acrobot-v1",
-    "MountainCar-v0",
-    "MountainCarContinuous-v0",
-)
-
-
-# gymnax's class for each id (gymnax.make's registry, for the ids we serve).
+# gymnax's (subpackage, class) for each id (gymnax.make's registry, for the ids we serve).
 _GYMNAX_CLASSES = {
-    "CartPole-v1": "CartPole",
-    "Pendulum-v1": "Pendulum",
-    "Acrobot-v1": "Acrobot",
-    "MountainCar-v0": "MountainCar",
-    "MountainCarContinuous-v0": "ContinuousMountainCar",
+    "CartPole-v1": ("classic_control", "CartPole"),
+    "Pendulum-v1": ("classic_control", "Pendulum"),
+    "Acrobot-v1": ("classic_control", "Acrobot"),
+    "MountainCar-v0": ("classic_control", "MountainCar"),
+    "MountainCarContinuous-v0": ("classic_control", "ContinuousMountainCar"),
+    "Breakout-MinAtar": ("minatar", "MinBreakout"),
+    "SpaceInvaders-MinAtar": ("minatar", "MinSpaceInvaders"),
+    "Asterix-MinAtar": ("minatar", "MinAsterix"),
+    "Freeway-MinAtar": ("minatar", "MinFreeway"),
 }
+GYMNAX_IDS = tuple(_GYMNAX_CLASSES)
+MINATAR_IDS = tuple(i for i, (package, _) in _GYMNAX_CLASSES.items() if package == "minatar")
 
 
-def _gymnax_modules() -> tuple[types.ModuleType, types.ModuleType]:
-    """gymnax's classic_control and spaces modules, without gymnax's package __init__s.
+def _gymnax_modules(package: str = "classic_control") -> tuple[types.ModuleType, types.ModuleType]:
+    """gymnax's `package` (classic_control or minatar) and spaces modules, without
+    gymnax's package __init__s.
 
     Those import every gymnax env, and with them seaborn, pandas and
     matplotlib: about 3 s of a 10 s training run. Empty stand-ins for the
@@ -48,7 +47,7 @@ def _gymnax_modules() -> tuple[types.ModuleType, types.ModuleType]:
     Imported on first use: gymnax's import starts the XLA backend, which must
     wait for jax.distributed.initialize() in multi-process runs.
     """
-    wanted = ("gymnax.environments.classic_control", "gymnax.environments.spaces")
+    wanted = (f"gymnax.environments.{package}", "gymnax.environments.spaces")
     if all(name in sys.modules for name in wanted):
         return sys.modules[wanted[0]], sys.modules[wanted[1]]
     root = importlib.util.find_spec("gymnax").submodule_search_locations[0]
@@ -68,12 +67,13 @@ def _gymnax_modules() -> tuple[types.ModuleType, types.ModuleType]:
                 del sys.modules[name]
 
 
-def _convert_space(space: Any) -> Space:
+def _convert_space(space: Any, image: bool = False) -> Space:
     _, gymnax_spaces = _gymnax_modules()
     if isinstance(space, gymnax_spaces.Discrete):
         return Discrete(int(space.n))
     if isinstance(space, gymnax_spaces.Box):
-        return Box.from_bounds(space.low, space.high, tuple(space.shape))
+        dtype = "uint8" if image else "float32"
+        return Box.from_bounds(space.low, space.high, tuple(space.shape), dtype)
     raise TypeError(f"unsupported gymnax space {space!r}")
 
 
@@ -81,8 +81,10 @@ class GymnaxEnv:
     """A gymnax environment behind the `Env` interface (no time limit, no reset)."""
 
     def __init__(self, env_id: str, **params: Any) -> None:
-        classic_control, _ = _gymnax_modules()
-        self._env = getattr(classic_control, _GYMNAX_CLASSES[env_id])()
+        package, name = _GYMNAX_CLASSES[env_id]
+        module, _ = _gymnax_modules(package)
+        self._env = getattr(module, name)()
+        self._image = package == "minatar"
         default_params = self._env.default_params
         known = {f.name for f in dataclasses.fields(default_params)}
         unknown = sorted(set(params) - known)
@@ -93,7 +95,9 @@ class GymnaxEnv:
         self.params = default_params.replace(**params)
         # The horizon is the params' (env_kwargs max_steps_in_episode can change it).
         self.max_episode_steps = int(self.params.max_steps_in_episode)
-        self.observation_space = _convert_space(self._env.observation_space(self.params))
+        self.observation_space = _convert_space(
+            self._env.observation_space(self.params), image=self._image
+        )
         self.action_space = _convert_space(self._env.action_space(self.params))
 
     def _env_action(self, action: jax.Array) -> jax.Array:
@@ -105,14 +109,17 @@ class GymnaxEnv:
     def reset(self, key: jax.Array) -> EnvState:
         key, reset_key = jax.random.split(key)
         obs, core = self._env.reset_env(reset_key, self.params)
-        return initial_state(core, obs, key)
+        return initial_state(core, self._obs(obs), key)
+
+    def _obs(self, obs: jax.Array) -> jax.Array:
+        return obs.astype(jnp.uint8) if self._image else jnp.asarray(obs, jnp.float32)
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
         key, step_key = jax.random.split(state.key)
         obs, core, reward, terminated, _ = self._env.step_env(
             step_key, state.core, self._env_action(action), self.params
         )
-        obs = jnp.asarray(obs, jnp.float32)
+        obs = self._obs(obs)
         return state.replace(
             core=core,
             obs=obs,
