@@ -56,6 +56,49 @@ class BasicRewardNet(nn.Module):
         return _mlp(jnp.concatenate(inputs, axis=-1), self.hid_sizes)
 
 
+class CnnRewardNet(nn.Module):
+    """imitation's CnnRewardNet: a CNN over the chosen images stacked on channels.
+
+    imitation's build_cnn: 3x3 'same' convolutions with ReLU, a global average
+    pool and one dense layer with an output per action (and per done flag),
+    read at the transition's. Images are scaled by `obs_scale` (imitation's
+    SB3 preprocessing divides by 255; MinAtar's 0/1 grids take 1).
+    """
+
+    n_actions: int = 0  # number of discrete actions; use_action needs them
+    use_state: bool = True
+    use_action: bool = True
+    use_next_state: bool = False
+    use_done: bool = False
+    hwc_format: bool = True  # images are (height, width, channels); False: (c, h, w)
+    hid_channels: Sequence[int] = (32, 32)
+    kernel_size: int = 3
+    stride: int = 1
+    obs_scale: float = 255.0
+
+    @nn.compact
+    def __call__(self, obs, act, next_obs, done) -> jax.Array:
+        if not (self.use_state or self.use_next_state):
+            raise ValueError("CnnRewardNet must take current or next state as input")
+        if self.use_action and not self.n_actions:
+            raise ValueError("CnnRewardNet can only use Discrete actions (n_actions > 0)")
+        images = []
+        for used, image in ((self.use_state, obs), (self.use_next_state, next_obs)):
+            if used:
+                image = jnp.asarray(image, jnp.float32) / self.obs_scale
+                images.append(image if self.hwc_format else jnp.moveaxis(image, -3, -1))
+        x = jnp.concatenate(images, axis=-1)
+        kernel, stride = (self.kernel_size,) * 2, (self.stride,) * 2
+        for channels in self.hid_channels:
+            x = nn.relu(nn.Conv(channels, kernel, stride, padding="SAME")(x))
+        per_action = self.n_actions if self.use_action else 1
+        out = nn.Dense(per_action * (2 if self.use_done else 1))(x.mean(axis=(-3, -2)))
+        index = jnp.asarray(act, jnp.int32) if self.use_action else jnp.zeros(out.shape[:1], int)
+        if self.use_done:
+            index = index + per_action * jnp.asarray(done, jnp.int32)
+        return jnp.take_along_axis(out, index.reshape((-1, 1)), axis=-1)[:, 0]
+
+
 class ShapedRewardNet(nn.Module):
     """base reward + discount * (1 - done) * potential(next_obs) - potential(obs)."""
 

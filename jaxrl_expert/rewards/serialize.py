@@ -22,6 +22,7 @@ from jaxrl_expert.checkpoints import restore_arrays, save_arrays_and_json
 from jaxrl_expert.rewards.nets import (
     AddSTDRewardWrapper,
     BasicRewardNet,
+    CnnRewardNet,
     NormalizedRewardNet,
     RewardEnsemble,
     ShapedRewardNet,
@@ -33,6 +34,7 @@ _CLASSES = {
     cls.__name__: cls
     for cls in (
         BasicRewardNet,
+        CnnRewardNet,
         ShapedRewardNet,
         NormalizedRewardNet,
         RewardEnsemble,

@@ -1,0 +1,230 @@
+"""Image observations: CNN torsos, MinAtar through the JAX path, uint8 rollouts, CnnRewardNet."""
+
+import dataclasses
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrl_expert import checkpoints, envs, load_policy, rollouts
+from jaxrl_expert import config as config_lib
+from jaxrl_expert.policy import Policy, PolicySpec
+from jaxrl_expert.rewards import CnnRewardNet, load_reward, save_reward_net
+from jaxrl_expert.train_rl import train_rl
+
+ATARI_FRAMES = envs.Box.from_bounds(0, 255, (84, 84, 4), "uint8")
+MINATAR = "Breakout-MinAtar"
+
+
+def cnn_spec(observation_space, n_actions, torso, share_torso=True, pi=(), vf=()):
+    return PolicySpec(
+        env_id="test", env_kwargs="{}", env_backend="auto",
+        observation_space=observation_space, action_space=envs.Discrete(n_actions),
+        pi_sizes=pi, vf_sizes=vf, activation="tanh", ortho_init=True, log_std_init=0.0,
+        distribution="gaussian", torso=torso, share_torso=share_torso,
+        norm_obs=False, obs_epsilon=1e-8, clip_obs=10.0,
+    )  # fmt: skip
+
+
+def n_params(tree):
+    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(tree))
+
+
+def dense(n_in, n_out):
+    return n_in * n_out + n_out
+
+
+def conv(kernel, c_in, c_out):
+    return kernel * kernel * c_in * c_out + c_out
+
+
+# SB3's NatureCNN on 4 stacked 84x84 frames: 84 -> 20 -> 9 -> 7 (7 * 7 * 64 = 3136), then 512.
+NATURE = conv(8, 4, 32) + conv(4, 32, 64) + conv(3, 64, 64) + dense(3136, 512)
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_nature_cnn_has_sb3_cnn_policy_shapes_and_parameter_count(share):
+    # SB3's CnnPolicy for Breakout (4 actions): NatureCNN features, net_arch [] heads.
+    spec = cnn_spec(ATARI_FRAMES, 4, "nature_cnn", share_torso=share)
+    params = jax.eval_shape(spec.init_params, jax.random.PRNGKey(0))
+    assert n_params(params) == NATURE * (1 if share else 2) + dense(512, 4) + dense(512, 1)
+    assert NATURE + dense(512, 4) + dense(512, 1) == 1_686_693  # SB3's count for Breakout
+    torsos = {"torso"} if share else {"pi_torso", "vf_torso"}
+    assert torsos <= set(params["params"])
+    obs = jax.ShapeDtypeStruct((5, 84, 84, 4), jnp.uint8)
+    dist, value = jax.eval_shape(lambda p, o: spec.apply(p, spec.init_obs_rms(), o), params, obs)
+    assert dist.loc.shape == (5, 4) and value.shape == (5,)
+
+
+def test_minatar_cnn_is_one_3x3_layer_of_16_and_acts_on_uint8_grids():
+    grid = envs.Box.from_bounds(0, 1, (10, 10, 4), "uint8")
+    spec = cnn_spec(grid, 3, "minatar_cnn", pi=(128,), vf=(128,))
+    params = spec.init_params(jax.random.PRNGKey(0))
+    # 10x10 -> 8x8x16 = 1024 features, then MinAtar's 128-unit layer per head.
+    heads = dense(1024, 128) + dense(128, 3) + dense(1024, 128) + dense(128, 1)
+    assert n_params(params) == conv(3, 4, 16) + heads
+    obs = jnp.zeros((2, 7, 10, 10, 4), jnp.uint8)  # any leading axes
+    dist, value = spec.apply(params, spec.init_obs_rms(), obs)
+    assert dist.loc.shape == (2, 7, 3) and value.shape == (2, 7)
+    # uint8 0/1 grids reach the network scaled by the bound (1): as float 0/1 grids.
+    ones = jnp.ones((10, 10, 4), jnp.uint8)
+    as_float = spec.network.apply(params, jnp.ones((10, 10, 4), jnp.float32))[1]
+    assert float(spec.apply(params, spec.init_obs_rms(), ones)[1]) == float(as_float)
+
+
+def test_atari_frames_are_scaled_by_255_on_device():
+    spec = cnn_spec(ATARI_FRAMES, 4, "nature_cnn")
+    frames = jnp.full((84, 84, 4), 255, jnp.uint8)
+    scaled = spec.normalize_obs(spec.init_obs_rms(), frames)
+    assert scaled.dtype == jnp.float32 and float(scaled.min()) == float(scaled.max()) == 1.0
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"env_id": "CartPole-v1", "ppo": {"policy": "cnn"}},
+         r"^config.ppo.policy='cnn' needs uint8 image observations .*CartPole-v1 has float32 "
+         r"\(4,\): use ppo.policy='mlp'$"),
+        ({"env_id": MINATAR, "ppo": {"policy": "cnn", "cnn": "nature"}},
+         r"^config.ppo.cnn='nature' takes images of at least 36x36; Breakout-MinAtar gives "
+         r"10x10: use ppo.cnn='minatar'$"),
+        ({"env_id": MINATAR, "ppo": {"policy": "cnnn"}},
+         r"config.ppo.policy='cnnn' is invalid; must be one of \['mlp', 'cnn'\]; "
+         r"did you mean 'cnn'\?"),
+    ],
+)  # fmt: skip
+def test_a_network_that_cannot_take_the_observations_is_one_line_before_compiling(
+    tmp_path, overrides, message
+):
+    with pytest.raises(ValueError, match=message):
+        train_rl(log_dir=str(tmp_path), verbose=False, **overrides)
+    assert not os.path.exists(tmp_path / "config.json")
+
+
+def random_return(env_id, n_episodes=64):
+    env = envs.make(env_id)
+    n = env.action_space.n
+    policy = lambda obs, key: jax.random.randint(key, obs.shape[:1], 0, n)
+    sample = rollouts.make_sampler(env, policy, n_episodes, n_episodes=n_episodes)
+    arrays = rollouts.records_to_arrays(jax.jit(sample)(jax.random.PRNGKey(1)))
+    return float(np.sum(arrays["rews"])) / n_episodes
+
+
+def save_action_reward_net(path, env, action):
+    """A CnnRewardNet whose reward is 1 for `action` and 0 otherwise, saved at path."""
+    net = CnnRewardNet(n_actions=env.action_space.n, hid_channels=(4,), obs_scale=1.0)
+    obs = jnp.zeros((1, *env.observation_space.shape), jnp.uint8)
+    variables = net.init(jax.random.PRNGKey(0), obs, jnp.zeros((1,), jnp.int32), obs,
+                         jnp.zeros((1,), bool))  # fmt: skip
+    dense = variables["params"]["Dense_0"]
+    dense["kernel"] = jnp.zeros_like(dense["kernel"])
+    dense["bias"] = jnp.zeros_like(dense["bias"]).at[action].set(1.0)
+    save_reward_net(path, net, variables, env.observation_space, env.action_space)
+    return net, variables
+
+
+@pytest.fixture(scope="module")
+def cnn_reward_run(tmp_path_factory):
+    """A policy trained on MinAtar Breakout through a saved CnnRewardNet (reward_type)."""
+    root = tmp_path_factory.mktemp("minatar")
+    reward_path = str(root / "reward")
+    save_action_reward_net(reward_path, envs.make(MINATAR), action=2)
+    log_dir = str(root / "run")
+    stats = train_rl(
+        log_dir=log_dir, verbose=False, env_id=MINATAR, total_timesteps=4096,
+        reward_type="RewardNet_unnormalized", reward_path=reward_path, normalize_reward=False,
+        n_episodes_eval=8, rollout_save_n_episodes=8, rollout_deterministic=True,
+        policy_save_interval=0, checkpoint_interval=0, normalize_kwargs={"norm_obs": False},
+        ppo={"n_envs": 8, "n_steps": 64, "batch_size": 128, "learning_rate": 3e-3},
+    )  # fmt: skip
+    return log_dir, reward_path, stats
+
+
+def test_a_policy_trains_on_a_saved_cnn_reward_net(cnn_reward_run):
+    log_dir, reward_path, stats = cnn_reward_run
+    reward = load_reward("RewardNet_unnormalized", reward_path)
+    obs = jnp.zeros((3, 10, 10, 4), jnp.uint8)
+    assert reward(obs, jnp.array([0, 1, 2]), obs, jnp.zeros((3,), bool)).tolist() == [0, 0, 1]
+    with np.load(os.path.join(log_dir, "rollouts", "final.npz"), allow_pickle=False) as data:
+        acts = data["acts"]
+    assert np.mean(acts == 2) > 0.8  # learned from the reward net (1/3 at random)
+    assert stats["return_mean"] >= 0.8 * stats["len_mean"]  # learned return: 1 per action 2
+    assert stats["monitor_return_mean"] < stats["return_mean"]  # Breakout's own reward is rare
+
+
+@pytest.mark.slow  # ~40 s on a 2-core CPU
+def test_a_short_cnn_run_on_minatar_beats_a_random_policy(tmp_path):
+    config = config_lib.load_config_file(config_lib.config_path("minatar_breakout"))
+    stats = train_rl(
+        config, log_dir=str(tmp_path), verbose=False, total_timesteps=12_288, n_episodes_eval=32,
+        rollout_save_final=False, policy_save_interval=0, checkpoint_interval=0,
+        ppo={"policy": "cnn", "cnn": "minatar", "n_envs": 16, "n_steps": 64, "gamma": 0.99,
+             "batch_size": 128, "learning_rate": 1e-3, "net_arch": {"pi": (64,), "vf": (64,)}},
+    )  # fmt: skip
+    baseline = random_return(MINATAR)  # about 0.4: a random paddle seldom returns the ball
+    assert stats["monitor_return_mean"] >= baseline + 1.0, (stats, baseline)
+
+
+def test_a_cnn_policy_saves_loads_and_acts_on_uint8_observations(tmp_path):
+    env = envs.make(MINATAR)
+    spec = dataclasses.replace(
+        cnn_spec(env.observation_space, 3, "minatar_cnn", share_torso=False, pi=(8,), vf=(8,)),
+        env_id=MINATAR,
+    )
+    policy = Policy(spec, spec.init_params(jax.random.PRNGKey(0)), spec.init_obs_rms())
+    checkpoints.save_policy(str(tmp_path / "policy"), policy, timesteps=0)
+    with open(tmp_path / "policy" / "metadata.json") as f:
+        metadata = json.load(f)
+    assert metadata["observation_space"]["dtype"] == "uint8"
+    assert metadata["network"]["torso"] == "minatar_cnn"
+    assert metadata["network"]["share_torso"] is False
+    loaded = load_policy(str(tmp_path / "policy"))
+    assert loaded.spec == spec and loaded.digest() == policy.digest()
+    state = jax.vmap(loaded.spec.make_env().reset)(jax.random.split(jax.random.PRNGKey(0), 3))
+    assert state.obs.dtype == jnp.uint8
+    actions = loaded.act(np.asarray(state.obs), deterministic=True)
+    assert actions.shape == (3,) and set(actions.tolist()) <= {0, 1, 2}
+    assert loaded.act(np.asarray(state.obs[0]), deterministic=True) == actions[0]
+
+
+def test_image_rollouts_stay_uint8_on_disk_and_round_trip(cnn_reward_run):
+    log_dir, _, _ = cnn_reward_run
+    path = os.path.join(log_dir, "rollouts", "final.npz")
+    with np.load(path, allow_pickle=False) as data:
+        obs = data["obs"]
+    assert obs.dtype == np.uint8 and obs.shape[1:] == (10, 10, 4)
+    assert set(np.unique(obs).tolist()) <= {0, 1}
+    trajectories = rollouts.load(path)
+    assert len(trajectories) == 8
+    assert np.array_equal(np.concatenate([t.obs for t in trajectories]), obs)
+    assert all(t.obs.dtype == np.uint8 for t in trajectories)
+
+
+def test_cnn_reward_net_matches_a_numpy_reference():
+    # No hidden layer (imitation allows hid_channels=()): the reward is a dense layer on the
+    # pixel means of the scaled images, read at (action, done).
+    net = CnnRewardNet(n_actions=3, use_state=True, use_action=True, use_next_state=True,
+                       use_done=True, hwc_format=False, hid_channels=(), obs_scale=2.0)  # fmt: skip
+    rng = np.random.default_rng(0)
+    obs, next_obs = (rng.integers(0, 3, (5, 2, 6, 6)).astype(np.uint8) for _ in range(2))
+    act, done = rng.integers(0, 3, 5), rng.random(5) < 0.5
+    params = net.init(jax.random.PRNGKey(0), obs, act, next_obs, done)["params"]
+    kernel, bias = (np.asarray(params["Dense_0"][k]) for k in ("kernel", "bias"))
+    means = np.concatenate([obs.mean((2, 3)), next_obs.mean((2, 3))], axis=1) / 2.0
+    table = means @ kernel + bias  # (5, 2 * 3): [done=False actions, done=True actions]
+    expected = table[np.arange(5), act + 3 * done]
+    got = net.apply({"params": params}, obs, act, next_obs, done)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cnn_reward_net_needs_an_image_input_and_discrete_actions():
+    batch = (jnp.zeros((1, 8, 8, 1)), jnp.zeros((1,), jnp.int32), jnp.zeros((1, 8, 8, 1)),
+             jnp.zeros((1,), bool))  # fmt: skip
+    with pytest.raises(ValueError, match="must take current or next state"):
+        CnnRewardNet(n_actions=2, use_state=False).init(jax.random.PRNGKey(0), *batch)
+    with pytest.raises(ValueError, match="only use Discrete actions"):
+        CnnRewardNet(n_actions=0).init(jax.random.PRNGKey(0), *batch)
