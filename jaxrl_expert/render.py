@@ -1,11 +1,12 @@
-"""Watch a saved policy: one episode as Brax's HTML viewer or a classic-control GIF.
+"""Watch a saved policy: one episode as Brax's HTML viewer or a classic-control/MinAtar GIF.
 
     jaxrl-render --policy=output/.../policies/final --out=cartpole.gif
     python -m jaxrl_expert.render --policy=output/.../policies/final --out=hopper.html
 
 Brax envs are shown by Brax's own viewer (an HTML file that loads three.js
 from a CDN when opened). Classic-control envs are drawn from their
-observations with Pillow, one frame per env step.
+observations with Pillow, one frame per env step; MinAtar games are their
+observation grids, each object channel in its own colour.
 """
 
 from __future__ import annotations
@@ -151,11 +152,31 @@ def _mountain_car(obs: np.ndarray, params: Any) -> Image.Image:
 
 
 # family -> (drawer, frames per second); an env id picks the family it contains.
+# One colour per MinAtar object channel (matplotlib's tab10 cycle, as gymnax's viewer).
+_CHANNEL_COLORS = np.array(
+    [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+     [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]],
+    np.uint8,
+)  # fmt: skip
+
+
+def _minatar(obs: np.ndarray, params: Any) -> Image.Image:
+    """The (height, width, channels) 0/1 grid: a cell takes its last set channel's colour."""
+    del params
+    grid = np.asarray(obs) > 0
+    cells = np.full((*grid.shape[:2], 3), 255, np.uint8)  # empty cells white
+    for channel in range(grid.shape[-1]):
+        cells[grid[..., channel]] = _CHANNEL_COLORS[channel % len(_CHANNEL_COLORS)]
+    scale = HEIGHT // grid.shape[0]
+    return Image.fromarray(cells.repeat(scale, axis=0).repeat(scale, axis=1))
+
+
 _CLASSIC = {
     "CartPole": (_cartpole, 50),
     "Pendulum": (_pendulum, 20),
     "Acrobot": (_acrobot, 15),
     "MountainCar": (_mountain_car, 30),
+    "MinAtar": (_minatar, 10),
 }
 
 

@@ -9,10 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 from jaxrl_expert import checkpoints, envs, load_policy, rollouts
 from jaxrl_expert import config as config_lib
 from jaxrl_expert.policy import Policy, PolicySpec
+from jaxrl_expert.render import render_policy
 from jaxrl_expert.rewards import CnnRewardNet, load_reward, save_reward_net
 from jaxrl_expert.train_rl import train_rl
 
@@ -169,26 +171,42 @@ def test_a_short_cnn_run_on_minatar_beats_a_random_policy(tmp_path):
     assert stats["monitor_return_mean"] >= baseline + 1.0, (stats, baseline)
 
 
-def test_a_cnn_policy_saves_loads_and_acts_on_uint8_observations(tmp_path):
+@pytest.fixture(scope="module")
+def saved_cnn_policy(tmp_path_factory):
+    """An untrained MinAtar CNN policy (separate torsos) saved as a policy directory."""
     env = envs.make(MINATAR)
     spec = dataclasses.replace(
         cnn_spec(env.observation_space, 3, "minatar_cnn", share_torso=False, pi=(8,), vf=(8,)),
         env_id=MINATAR,
     )
     policy = Policy(spec, spec.init_params(jax.random.PRNGKey(0)), spec.init_obs_rms())
-    checkpoints.save_policy(str(tmp_path / "policy"), policy, timesteps=0)
-    with open(tmp_path / "policy" / "metadata.json") as f:
+    path = str(tmp_path_factory.mktemp("cnn") / "policy")
+    checkpoints.save_policy(path, policy, timesteps=0)
+    return path, policy
+
+
+def test_a_cnn_policy_saves_loads_and_acts_on_uint8_observations(saved_cnn_policy):
+    path, policy = saved_cnn_policy
+    with open(os.path.join(path, "metadata.json")) as f:
         metadata = json.load(f)
     assert metadata["observation_space"]["dtype"] == "uint8"
     assert metadata["network"]["torso"] == "minatar_cnn"
     assert metadata["network"]["share_torso"] is False
-    loaded = load_policy(str(tmp_path / "policy"))
-    assert loaded.spec == spec and loaded.digest() == policy.digest()
+    loaded = load_policy(path)
+    assert loaded.spec == policy.spec and loaded.digest() == policy.digest()
     state = jax.vmap(loaded.spec.make_env().reset)(jax.random.split(jax.random.PRNGKey(0), 3))
     assert state.obs.dtype == jnp.uint8
     actions = loaded.act(np.asarray(state.obs), deterministic=True)
     assert actions.shape == (3,) and set(actions.tolist()) <= {0, 1, 2}
     assert loaded.act(np.asarray(state.obs[0]), deterministic=True) == actions[0]
+
+
+def test_render_draws_a_minatar_policy_as_a_gif_of_its_grids(saved_cnn_policy, tmp_path):
+    result = render_policy(saved_cnn_policy[0], str(tmp_path / "breakout.gif"), max_steps=4)
+    with Image.open(tmp_path / "breakout.gif") as gif:
+        assert gif.n_frames == result["episode_length"] + 1 <= 5
+        assert gif.size == (400, 400)  # 10x10 cells of 40 pixels
+        assert len(gif.convert("RGB").getcolors()) > 2  # white, objects, caption
 
 
 def test_image_rollouts_stay_uint8_on_disk_and_round_trip(cnn_reward_run):
