@@ -22,11 +22,12 @@ Columns: wall s is process start to exit (imports, compiles, evaluation included
 train steps/s excludes compilation: rejax's jitted train function is lowered and compiled
 first and timed apart (no evaluation inside it: its eval_callback is a no-op), ours is
 taken from metrics.jsonl between the first and the last log point (steps / steps_per_second
-of every later log interval), so the first iteration, which compiles, is left out. Each
+of every later log interval; ~20 log points), so the first interval, which holds the
+compile, is left out. Each
 process compiles from scratch (ours with --nocompilation_cache, rejax with no persistent
 cache). "published" is the return gymnax's README lists for gymnax-blines' PPO checkpoint
 (2 x 256 ReLU MLP, 1e7 env steps: a larger budget, for reference only); rejax and
-PureJaxRL publish no MinAtar return (PUBLISHED notes the sources).
+PureJaxRL publish no MinAtar return (NOT_PUBLISHED, also in the JSON).
 
 rejax runs in the virtualenv benchmarks/anchors.py creates (ensure_venv("rejax"): rejax
 0.1.3, gymnax 0.0.9, six; under ~/.cache/jaxrl_expert/anchor_venvs/rejax).

@@ -15,6 +15,7 @@ def get_config():
     config = base_config()
     config.env_id = "Breakout-MinAtar"
     config.total_timesteps = 10_000_000
+    config.normalize_reward = False  # raw game scores, as gymnax-blines
     config.normalize_kwargs.norm_obs = False  # 0/1 grids, fed as they are
     ppo = config.ppo
     ppo.n_envs = 64

@@ -139,6 +139,16 @@ _ONNX_ACTIVATIONS: dict[str, Callable[[_Graph, str], str]] = {
 }
 
 
+def _check_flat_mlp(spec: PolicySpec, format_name: str) -> None:
+    """One line when the policy is not an MLP over flat observations (what exports)."""
+    shape = tuple(spec.observation_space.shape)
+    if spec.torso != "mlp" or len(shape) != 1:
+        raise ValueError(
+            f"a policy with torso {spec.torso!r} over observations of shape {shape} does not "
+            f"export to {format_name}: only MLP policies over flat (1-D) observations do"
+        )
+
+
 def onnx_model(policy: Policy) -> onnx.ModelProto:
     """The deterministic policy as an `onnx.ModelProto` (see the module doc).
 
@@ -147,6 +157,7 @@ def onnx_model(policy: Policy) -> onnx.ModelProto:
     """
     onnx, helper, numpy_helper = _import_extra("onnx", "onnx", "onnx.helper", "onnx.numpy_helper")
     spec = policy.spec
+    _check_flat_mlp(spec, "ONNX")
     if spec.activation not in _ONNX_ACTIVATIONS:
         raise ValueError(
             f"activation {spec.activation!r} has no ONNX form here; supported: "
@@ -330,12 +341,7 @@ def sb3_model(policy: Policy) -> Any:
             f"action bounds {space.low} .. {space.high} do not export to Stable-Baselines3: "
             "its PPO takes Box actions with finite bounds only"
         )
-    if len(spec.observation_space.shape) != 1:
-        raise ValueError(
-            f"observations of shape {tuple(spec.observation_space.shape)} do not export to "
-            "Stable-Baselines3: its MlpPolicy flattens them, our network reads the last axis; "
-            "only flat (1-D) observation spaces export"
-        )
+    _check_flat_mlp(spec, "Stable-Baselines3")
     policy_kwargs = {
         "net_arch": {"pi": list(spec.pi_sizes), "vf": list(spec.vf_sizes)},
         "activation_fn": _sb3_activation(torch, spec.activation),
@@ -553,7 +559,7 @@ def _source_policy_dir(rollouts_path: str, policy: str | None) -> str:
 def _gym_space(gym: ModuleType, space: envs.Space) -> Any:
     if isinstance(space, envs.Discrete):
         return gym.spaces.Discrete(space.n)
-    return gym.spaces.Box(space.low_array, space.high_array, space.shape, np.float32)
+    return gym.spaces.Box(space.low_array, space.high_array, space.shape, np.dtype(space.dtype))
 
 
 def _gym_env_spec(spec: PolicySpec) -> Any:

@@ -565,9 +565,15 @@ def test_sb3_zip_loads_without_this_package(policy_dirs, sb3):
 def test_sb3_refuses_multi_axis_observations_and_infinite_action_bounds_in_one_line(sb3):
     policy = make_policy("Pendulum-v1")
     spec = dataclasses.replace(policy.spec, observation_space=envs.Box.from_bounds(-1, 1, (3, 1)))
-    with pytest.raises(ValueError, match=r"observations of shape \(3, 1\) do not export") as e:
+    with pytest.raises(
+        ValueError, match=r"over observations of shape \(3, 1\) does not export"
+    ) as e:
         export.sb3_model(policy.replace(spec=spec))
     assert "\n" not in str(e.value)
+    spec = dataclasses.replace(spec, torso="minatar_cnn")
+    for to_model, name in ((export.sb3_model, "Stable-Baselines3"), (export.onnx_model, "ONNX")):
+        with pytest.raises(ValueError, match=rf"torso 'minatar_cnn' .* export to {name}: only MLP"):
+            to_model(policy.replace(spec=spec))
     policy = make_policy("Pendulum-v1", action_space=ACTIVATION_CASES[-1][2])  # high: inf
     with pytest.raises(ValueError, match="its PPO takes Box actions with finite bounds only") as e:
         export.sb3_model(policy)

@@ -246,3 +246,25 @@ def test_cnn_reward_net_needs_an_image_input_and_discrete_actions():
         CnnRewardNet(n_actions=2, use_state=False).init(jax.random.PRNGKey(0), *batch)
     with pytest.raises(ValueError, match="only use Discrete actions"):
         CnnRewardNet(n_actions=0).init(jax.random.PRNGKey(0), *batch)
+
+
+def test_image_rollouts_export_to_hf_and_minari_as_uint8(cnn_reward_run, tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    minari = pytest.importorskip("minari")
+    from jaxrl_expert import export
+
+    log_dir, _, _ = cnn_reward_run
+    path = os.path.join(log_dir, "rollouts", "final.npz")
+    want = rollouts.load(path)
+    export.export_hf(path, str(tmp_path / "hf"))
+    dataset = datasets.load_from_disk(str(tmp_path / "hf"))
+    assert "Value('uint8')" in repr(dataset.features["obs"])  # stored as uint8 on disk
+    for row, t in zip(dataset.with_format("numpy", dtype=None), want, strict=True):
+        assert row["obs"].dtype == np.uint8 and np.array_equal(row["obs"], t.obs)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    export.export_minari(path, "breakout/expert-v0", policy=log_dir)
+    dataset = minari.load_dataset("breakout/expert-v0")
+    assert dataset.observation_space.dtype == np.uint8
+    for episode, t in zip(dataset.iterate_episodes(), want, strict=True):
+        assert episode.observations.dtype == np.uint8
+        assert np.array_equal(episode.observations, t.obs)
