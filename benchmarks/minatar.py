@@ -35,7 +35,10 @@ rejax runs in the virtualenv benchmarks/anchors.py creates (ensure_venv("rejax")
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import datetime
+import functools
 import itertools
 import json
 import math
@@ -82,6 +85,17 @@ REJAX_SETTINGS = dict(
     agent_kwargs={"activation": "tanh"}, num_envs=32, num_steps=32, num_epochs=4,
     num_minibatches=4, learning_rate=0.00025674088686342003, max_grad_norm=1.0,
     gamma=0.995, gae_lambda=0.95, clip_eps=0.2, ent_coef=0.01, vf_coef=0.5,
+)  # fmt: skip
+
+# REJAX_SETTINGS in our config's names: the "ours@rejax" contender runs our PPO with rejax's
+# network and batch (64x64 tanh, 32 envs x 32 steps, 4 minibatches) so that steps/s compare
+# like for like (our configs' 2 x 256 ReLU MLPs do ~5x the arithmetic per step).
+REJAX_AS_OURS = (
+    "ppo.n_envs=32", "ppo.n_steps=32", "ppo.batch_size=256", "ppo.n_epochs=4",
+    f"ppo.learning_rate={REJAX_SETTINGS['learning_rate']}", "ppo.max_grad_norm=1.0",
+    "ppo.gamma=0.995", "ppo.gae_lambda=0.95", "ppo.clip_range=0.2", "ppo.clip_range_vf=0.2",
+    "ppo.ent_coef=0.01", "ppo.vf_coef=0.5", "ppo.net_arch.pi=(64,64)", "ppo.net_arch.vf=(64,64)",
+    "ppo.activation=tanh",
 )  # fmt: skip
 
 # Published returns for reference. gymnax's README env table ("PPO (R: x)") lists
@@ -146,10 +160,21 @@ def our_config_file(game: str) -> str:
     return os.path.join(_CONFIGS_DIR.value, f"minatar_{game}.py")
 
 
-def ours(game: str, steps: int, seed: int, episodes: int) -> dict[str, Any]:
+def ours(
+    game: str, steps: int, seed: int, episodes: int, overrides: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """train_rl on configs/minatar_<game>.py; final evaluation and steps/s from its files."""
     config_file = our_config_file(game)
+    overrides = (*overrides, *_OVERRIDES.value)
     config = config_lib.load_config_file(config_file)
+    for override in overrides:  # as --config.<path>=<value> sets them
+        path, value = override.split("=", 1)
+        *parents, leaf = path.split(".")
+        node = functools.reduce(lambda node, name: node[name], parents, config)
+        with contextlib.suppress(ValueError, SyntaxError):
+            value = ast.literal_eval(value)
+        with node.ignore_type():
+            node[leaf] = value
     batch = config_lib.n_envs(config) * config.ppo.n_steps
     iterations = math.ceil(steps / batch)
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,7 +186,7 @@ def ours(game: str, steps: int, seed: int, episodes: int) -> dict[str, Any]:
                f"--config.log_interval={max(1, iterations // 20)}",  # ~20 log points
                "--config.policy_save_interval=0", "--config.checkpoint_interval=0",
                "--config.rollout_save_final=False", "--nocompilation_cache",
-               *(f"--config.{override}" for override in _OVERRIDES.value)]  # fmt: skip
+               *(f"--config.{override}" for override in overrides)]  # fmt: skip
         run = Run(cmd, REPO, child_env(None))
         with open(os.path.join(run_dir, "stats.json")) as f:
             stats = json.load(f)
@@ -214,12 +239,18 @@ def game_row(game: str, steps: int, seeds: int, episodes: int) -> dict[str, Any]
     entries = []
     for seed in range(seeds):
         print(f"  {game} seed {seed}", flush=True)
-        for who, fn in (("ours", ours), ("rejax", rejax)):
+        contenders = (
+            ("ours", lambda *a: ours(*a)),
+            ("ours@rejax", lambda *a: ours(*a, overrides=REJAX_AS_OURS)),
+            ("rejax", rejax),
+        )
+        for who, fn in contenders:
             entries.append({**attempt(who, fn, game, steps, seed, episodes), "seed": seed})
     return {
         "env_id": GAMES[game],
         "config": os.path.relpath(our_config_file(game), REPO),
         "overrides": _OVERRIDES.value,
+        "ours@rejax": list(REJAX_AS_OURS),
         "steps_requested": steps,
         "eval_episodes": episodes,
         "published": PUBLISHED[game],
@@ -233,7 +264,7 @@ def fmt(value: Any, spec: str = ".1f") -> str:
 
 def table(rows: dict[str, dict]) -> str:
     """A line per game, contender and seed; the published return for reference."""
-    head = f"{'game':15s} {'contender':9s} {'seed':>4s} {'steps':>9s} {'wall s':>7s} "
+    head = f"{'game':15s} {'contender':10s} {'seed':>4s} {'steps':>9s} {'wall s':>7s} "
     head += f"{'compile s':>9s} {'train steps/s':>13s} {'return':>7s} {'+-':>6s} {'published':>18s}"
     lines = [head, "-" * len(head)]
     for name, row in rows.items():
@@ -241,17 +272,20 @@ def table(rows: dict[str, dict]) -> str:
         published = f"{pub['return']:g} @ {pub['env_steps'] / 1e6:g}M"
         for e in row["entries"]:
             if "error" in e:
-                lines.append(f"{name:15s} {e['who']:9s} {e['seed']:>4d} FAILED: {e['error'][:300]}")
+                lines.append(
+                    f"{name:15s} {e['who']:10s} {e['seed']:>4d} FAILED: {e['error'][:300]}"
+                )
                 continue
             lines.append(
-                f"{name:15s} {e['who']:9s} {e['seed']:>4d} {fmt(e.get('steps'), 'd'):>9s} "
+                f"{name:15s} {e['who']:10s} {e['seed']:>4d} {fmt(e.get('steps'), 'd'):>9s} "
                 f"{fmt(e['wall_s']):>7s} {fmt(e.get('compile_s')):>9s} "
                 f"{fmt(e.get('train_steps_per_s'), '.0f'):>13s} {fmt(e['return'], '.2f'):>7s} "
                 f"{fmt(e.get('return_std'), '.2f'):>6s} {published:>18s}"
             )
     lines.append(
         "return: each side's final evaluation (sampled actions); ours: stats.json over our "
-        "episodes, rejax: rejax.evaluate. published: gymnax-blines' PPO (MLP, 1e7 steps)."
+        "episodes, rejax: rejax.evaluate. ours@rejax: our PPO with rejax's settings. "
+        "published: gymnax-blines' PPO (MLP, 1e7 steps)."
     )
     return "\n".join(lines)
 
@@ -283,7 +317,7 @@ def main(argv: list[str]) -> None:
         row = game_row(game, steps, seeds, episodes)
         row["date"] = datetime.datetime.now().isoformat(timespec="seconds")
         row["load_average_after"] = [round(x, 2) for x in os.getloadavg()]  # shared machine
-        for who in ("ours", "rejax"):
+        for who in ("ours", "ours@rejax", "rejax"):
             done = [e for e in row["entries"] if e["who"] == who and "error" not in e]
             if done:
                 row[f"{who}_mean_return"] = float(np.mean([e["return"] for e in done]))

@@ -8,11 +8,19 @@ so a crash never leaves a half-written policy under its final name.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
+import math
 import os
 import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxrl_expert import layout
@@ -60,18 +68,85 @@ def save_arrays_and_json(path: str, arrays: Any, json_name: str, json_data: Any)
     parent, name = os.path.split(path)
     tmp = os.path.join(parent, f".tmp-{name}")
     shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    with single_process_checkpointer() as checkpointer:
-        checkpointer.save(os.path.join(tmp, ARRAYS_DIR), arrays)
-        checkpointer.wait_until_finished()
-    write_json(os.path.join(tmp, json_name), json_data)
+    try:
+        os.makedirs(tmp)
+        with single_process_checkpointer() as checkpointer:
+            checkpointer.save(os.path.join(tmp, ARRAYS_DIR), arrays)
+            checkpointer.wait_until_finished()
+        write_json(os.path.join(tmp, json_name), json_data)
+    except Exception as e:  # a full disk, no inodes: Orbax's other threads would wait 300 s
+        release_waiting_orbax_threads()
+        shutil.rmtree(tmp, ignore_errors=True)
+        advice = f"; free space or inodes under {parent!r}" if isinstance(e, OSError) else ""
+        raise ValueError(f"{path!r} could not be written: {_first_line(e)}{advice}") from None
     replace_directory(tmp, path)
 
 
 def restore_arrays(path: str, target: Any) -> Any:
     """Reads `path/arrays/` (written by save_arrays_and_json) into `target`'s structure."""
-    with single_process_checkpointer() as checkpointer:  # closing stops its threads
+    with single_process_checkpointer() as checkpointer, _loops_drained_on_close():
         return checkpointer.restore(os.path.abspath(os.path.join(path, ARRAYS_DIR)), target)
+
+
+# A failed restore, then "RuntimeError: Event loop is closed" (issue 19, #14): Orbax runs
+# each restore on a fresh event loop (asyncio_utils.run_sync) and closes it as soon as
+# the first array read fails, while TensorStore is still reading the others; each of
+# those reads then completes into the closed loop (`call_soon_threadsafe`), printed as an
+# unraisable exception. A loop made for a restore therefore waits for its pending tasks
+# (the reads in flight, which fail or finish at once) before it closes.
+DRAIN_TIMEOUT_S = 60.0
+
+
+@contextlib.contextmanager
+def _loops_drained_on_close() -> Iterator[None]:
+    """Event loops this thread creates inside the block finish their tasks before closing."""
+    previous = asyncio.get_event_loop_policy()
+    policy = _DrainingPolicy(previous, threading.get_ident())
+    asyncio.set_event_loop_policy(policy)
+    try:
+        yield
+    finally:
+        if asyncio.get_event_loop_policy() is policy:
+            asyncio.set_event_loop_policy(previous)
+
+
+class _DrainingPolicy(asyncio.AbstractEventLoopPolicy):
+    """`inner`, except that the loops it makes for thread `thread` drain before closing."""
+
+    def __init__(self, inner: asyncio.AbstractEventLoopPolicy, thread: int) -> None:
+        self._inner, self._thread = inner, thread
+
+    def get_event_loop(self) -> asyncio.AbstractEventLoop:
+        return self._inner.get_event_loop()
+
+    def set_event_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self._inner.set_event_loop(loop)
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._inner.new_event_loop()
+        if threading.get_ident() == self._thread:
+            _drain_on_close(loop)
+        return loop
+
+    def __getattr__(self, name: str) -> Any:  # child watchers and the like
+        return getattr(self._inner, name)
+
+
+def _drain_on_close(loop: asyncio.AbstractEventLoop) -> None:
+    close = loop.close
+
+    def drain_then_close() -> None:
+        if not loop.is_closed() and not loop.is_running():
+            pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=DRAIN_TIMEOUT_S))
+            for task in pending:  # their errors are the failed restore's, already raised
+                if task.done() and not task.cancelled():
+                    task.exception()
+        close()
+
+    with contextlib.suppress(AttributeError):  # a loop type without instance attributes
+        loop.close = drain_then_close
 
 
 def read_metadata(path: str) -> dict[str, Any]:
@@ -169,6 +244,9 @@ class TrainCheckpoints:
 
     def __init__(self, directory: str, max_to_keep: int) -> None:
         self.directory = os.path.abspath(directory)
+        if jax.process_index() == 0:  # before Orbax: its failure would leave threads waiting
+            check_writable_directory(self.directory, "checkpoint directory")
+        self._saving: int | None = None  # the step whose files may still be being written
         # Orbax's barriers between processes are collectives: run from its background
         # thread beside a training chunk's collectives, processes can deadlock. Several
         # processes therefore save synchronously.
@@ -178,7 +256,7 @@ class TrainCheckpoints:
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_iteration(self) -> int | None:
-        self._manager.wait_until_finished()
+        self._finishing(self._manager.wait_until_finished)
         return self._manager.latest_step()
 
     def path(self, iteration: int) -> str:
@@ -191,23 +269,47 @@ class TrainCheckpoints:
         Training goes on meanwhile (the next save, `close` and `latest_iteration`
         wait for it); a kill before the commit leaves the previous step newest.
         """
-        self._manager.save(iteration, args=ocp.args.StandardSave(state))
+        self._finishing(self._manager.wait_until_finished)  # the previous save's failure
+        self._saving = iteration
+        saved = _without_empty_arrays(state)  # MJX keeps zero-size arrays, Orbax refuses them
+        self._finishing(self._manager.save, iteration, args=ocp.args.StandardSave(saved))
+
+    def _finishing(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`call`, which waits for the save in flight: its failure (a full disk, no
+        inodes, a directory gone) becomes one ValueError naming the step, after the
+        Orbax threads still waiting for the failed save's signals are let go."""
+        try:
+            return call(*args, **kwargs)
+        except Exception as e:
+            if self._saving is None:
+                raise
+            failed, self._saving = self._saving, None
+            release_waiting_orbax_threads()
+            advice = (
+                f"; free space or inodes under {self.directory!r} (or use another --log_dir), "
+                "then run the same command again: it resumes from the last complete checkpoint"
+                if isinstance(e, OSError)
+                else ""
+            )
+            raise ValueError(
+                f"checkpoint {self.path(failed)!r} could not be written: {_first_line(e)}{advice}"
+            ) from None
 
     def restore(self, iteration: int, like: Any) -> Any:
         """The state saved at `iteration`, in the structure of `like` (arrays or shapes).
 
         Raises ValueError naming the checkpoint when it is unreadable or does not fit.
         """
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        abstract = _without_empty_arrays(jax.tree.map(ocp.utils.to_shape_dtype_struct, like))
         try:
-            return self._manager.restore(iteration, args=ocp.args.StandardRestore(abstract))
+            with _loops_drained_on_close():
+                restored = self._manager.restore(iteration, args=ocp.args.StandardRestore(abstract))
         except Exception as e:  # Orbax and TensorStore raise many kinds for a damaged file
-            text = str(e).strip() or type(e).__name__
-            first_line = text.splitlines()[0].split(" [tensorstore_spec")[0][:300]
             raise ValueError(
                 f"checkpoint {self.path(iteration)!r} is unreadable or does not fit this "
-                f"config's TrainState: {first_line}"
+                f"config's TrainState: {_first_line(e)}"
             ) from None
+        return _with_empty_arrays(like, restored)
 
     def complete_iterations(self) -> list[int]:
         return complete_iterations(self.directory)
@@ -229,4 +331,107 @@ class TrainCheckpoints:
         return aside
 
     def close(self) -> None:
-        self._manager.close()
+        self._finishing(self._manager.close)
+        self._saving = None
+
+
+def check_writable_directory(directory: str, what: str) -> None:
+    """`directory` exists (made if need be) and takes a new entry; else one ValueError."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        probe = tempfile.mkdtemp(dir=directory, prefix=".write-test-")
+        with open(os.path.join(probe, "x"), "wb") as f:
+            f.write(b"x")
+        shutil.rmtree(probe)
+    except OSError as e:
+        if os.path.lexists(directory) and not os.path.isdir(directory):
+            problem = "is a file, not a directory; move it away"
+        else:
+            problem = f"cannot be created: {e.strerror or e}"
+            if e.filename and os.path.abspath(e.filename) != directory:
+                problem += f" ({e.filename})"
+            problem += "; free space or inodes there (or fix its permissions)"
+        raise ValueError(f"{what} {directory!r} {problem}, or use another --log_dir") from None
+
+
+def release_waiting_orbax_threads() -> None:
+    """Lets go the Orbax threads still waiting for a failed save's signals.
+
+    A failed async save leaves its other threads waiting for signals that never
+    come, up to Orbax's 300 s coordination timeout; they are not daemons, so they
+    keep the process alive that long after the error. Each is cancelled, then
+    given the signals it waits for: it wakes, sees the cancel and ends without
+    running. (One process only: with several, the signals are shared.)
+    """
+    if jax.process_count() != 1:
+        return
+    try:
+        from orbax.checkpoint._src.futures import future
+    except ImportError:  # another Orbax layout: nothing known to release
+        return
+    thread_type = getattr(future, "_SignalingThread", None)
+    if thread_type is None:
+        return
+    released = []
+    for thread in threading.enumerate():
+        if isinstance(thread, thread_type) and thread.is_alive():
+            with contextlib.suppress(Exception):
+                coroutines = list(_coroutines_in(getattr(thread, "_target", None)))
+                thread.cancel()
+                future.set_signals(thread._receive_signals, operation_id=thread._operation_id)
+                released.append((thread, coroutines))
+    for thread, coroutines in released:
+        threading.Thread.join(thread, timeout=1.0)  # its own join would raise the cancel
+        if thread.is_alive():
+            continue
+        for coroutine in coroutines:  # never started: no "coroutine ... was never awaited"
+            if inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
+                coroutine.close()
+
+
+def _coroutines_in(function: Any, depth: int = 3) -> Iterator[Any]:
+    """The coroutine objects a (nested) closure holds: what a released thread would run."""
+    for cell in getattr(function, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if asyncio.iscoroutine(value):
+            yield value
+        elif depth and callable(value):
+            yield from _coroutines_in(value, depth - 1)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0].split(" [tensorstore_spec")[0][:300]
+
+
+def _is_empty(leaf: Any) -> bool:
+    shape = getattr(leaf, "shape", None)
+    return shape is not None and math.prod(shape) == 0
+
+
+def _without_empty_arrays(tree: Any) -> Any:
+    """`tree` with its zero-size arrays as None: Orbax refuses to save them (MJX keeps
+    zero-size arrays in its state), and their content is nothing but their shape."""
+    return jax.tree.map(lambda leaf: None if _is_empty(leaf) else leaf, tree)
+
+
+def _with_empty_arrays(like: Any, restored: Any) -> Any:
+    """`restored` (saved `_without_empty_arrays`) with `like`'s zero-size arrays back."""
+    leaves, treedef = jax.tree.flatten(like)
+    found = treedef.flatten_up_to(restored)
+    return jax.tree.unflatten(
+        treedef,
+        [
+            _empty_like(want) if _is_empty(want) else got
+            for want, got in zip(leaves, found, strict=True)
+        ],
+    )
+
+
+def _empty_like(leaf: Any) -> Any:
+    empty = np.zeros(leaf.shape, leaf.dtype)
+    sharding = getattr(leaf, "sharding", None)
+    return empty if sharding is None else jax.device_put(empty, sharding)

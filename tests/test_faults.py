@@ -1,15 +1,25 @@
 """Faults between saves: corrupt or missing checkpoints, interrupted replacements, a
 replaced policy under a resumed generate."""
 
+import errno
+import gc
 import json
 import os
 import shutil
+import sys
+import threading
+import time
+import warnings
 
+import flax.struct
 import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from jaxrl_expert import checkpoints, load_policy
 from jaxrl_expert.atomic_files import recover_replaced
+from jaxrl_expert.config import load_config_file
 from jaxrl_expert.generate import generate
 from jaxrl_expert.train_rl import train_rl
 
@@ -143,3 +153,155 @@ def test_a_resumed_generate_refuses_a_replaced_policy(two_seeds, tmp_path):
     )
     with pytest.raises(ValueError, match=replaced):
         generate(str(policy_dir), str(out), n_episodes=4, shard_size=2)
+
+
+def signaling_threads():
+    """Orbax's threads that wait for another save thread's signal (300 s when it never comes)."""
+    from orbax.checkpoint._src.futures.future import _SignalingThread
+
+    return [t for t in threading.enumerate() if isinstance(t, _SignalingThread) and t.is_alive()]
+
+
+def a_state(n_leaves=3):
+    return {f"leaf_{i}": np.arange(100 * i + 1, dtype=np.float32) for i in range(n_leaves)}
+
+
+@pytest.mark.parametrize("fault", ["a file", "out of inodes"])
+def test_a_checkpoint_directory_that_cannot_be_created_fails_at_once(tmp_path, fault):
+    directory = tmp_path / "checkpoints"
+    if fault == "a file":
+        directory.write_text("")
+        expected = r"checkpoint directory '.*checkpoints' is a file, not a directory; "
+    else:
+        expected = r"checkpoint directory '.*checkpoints' cannot be created: No space left on "
+    real_mkdir = os.mkdir
+
+    def no_inodes(path, *args, **kwargs):
+        if str(path).startswith(str(tmp_path)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(ValueError, match=expected) as e:
+        if fault != "a file":
+            patch.setattr(os, "mkdir", no_inodes)
+        checkpoints.TrainCheckpoints(str(directory), 2)
+    assert len(str(e.value).splitlines()) == 1 and "--log_dir" in str(e.value)
+    assert not signaling_threads()
+
+
+def test_train_rl_with_checkpoints_a_file_stops_before_training(tmp_path):
+    log_dir = tmp_path / "run"
+    log_dir.mkdir()
+    (log_dir / "checkpoints").write_text("")
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"checkpoint directory '.*' is a file, not a directory"):
+        train_rl(log_dir=str(log_dir), **{**OVERRIDES, "num_seeds": 1})
+    assert time.perf_counter() - start < 30  # was: trained, then a 300 s hang at exit
+    assert not (log_dir / "policies").exists() and not signaling_threads()
+
+
+def test_a_save_failing_in_the_background_is_one_line_and_leaves_no_waiting_thread(tmp_path):
+    directory = tmp_path / "checkpoints"
+    store = checkpoints.TrainCheckpoints(str(directory), 2)
+    store.save(1, a_state())
+    assert store.latest_iteration() == 1
+    shutil.rmtree(directory)
+    directory.write_text("")  # the disk ran out of inodes, or the directory was replaced
+    store.save(2, a_state())  # returns; the files are written on Orbax's threads
+    with pytest.raises(
+        ValueError, match=r"checkpoint '.*checkpoints/2' could not be written: "
+    ) as e:
+        store.close()
+    assert len(str(e.value).splitlines()) == 1
+    deadline = time.monotonic() + 5
+    while signaling_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not signaling_threads()  # was: 4 threads waiting 300 s, keeping the process alive
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+
+
+def test_a_failed_restore_prints_no_event_loop_is_closed(tmp_path):
+    unraisable = []
+    store = checkpoints.TrainCheckpoints(str(tmp_path / "checkpoints"), 2)
+    state = a_state(30)  # many arrays: reads still in flight when the first one fails
+    store.save(1, state)
+    store.close()
+    for path in (tmp_path / "checkpoints" / "1").rglob("*"):
+        if path.is_file() and path.stat().st_size > 0 and "ocdbt" in str(path):
+            path.write_bytes(b"\0" * path.stat().st_size)
+    store = checkpoints.TrainCheckpoints(str(tmp_path / "checkpoints"), 2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "unraisablehook", unraisable.append)
+        for _ in range(3):
+            with pytest.raises(ValueError, match=r"checkpoint '.*/1' is unreadable"):
+                store.restore(1, state)
+        store.close()
+        time.sleep(0.2)
+        gc.collect()
+    assert [str(u.exc_value) for u in unraisable] == []  # was: 'Event loop is closed' x 20
+
+
+@flax.struct.dataclass
+class _StateWithEmptyLeaves:
+    params: dict
+    pipeline_act: jax.Array  # MJX keeps zero-size arrays for absent model parts
+    contacts: jax.Array
+    step: jax.Array
+
+
+def test_a_state_with_zero_size_arrays_round_trips_through_a_checkpoint(tmp_path):
+    state = _StateWithEmptyLeaves(
+        params={"w": jnp.arange(6.0).reshape(2, 3), "b": jnp.ones(3)},
+        pipeline_act=jnp.zeros((8, 0), jnp.float32),
+        contacts=jnp.zeros((0, 3, 4), jnp.int32),
+        step=jnp.array(7),
+    )
+    store = checkpoints.TrainCheckpoints(str(tmp_path / "checkpoints"), 2)
+    store.save(1, state)  # was: ValueError: Cannot save arrays with zero size
+    assert store.latest_iteration() == 1
+    for like in (state, jax.eval_shape(lambda: state)):
+        restored = store.restore(1, like)
+        assert jax.tree.structure(restored) == jax.tree.structure(state)
+        for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(state), strict=True):
+            assert got.shape == want.shape and got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+    store.close()
+
+
+@pytest.mark.slow  # MJX compiles for about a minute
+def test_an_mjx_backend_run_checkpoints_and_resumes(repo_dir, tmp_path):
+    config = load_config_file(f"{repo_dir}/configs/brax_inverted_pendulum.py")
+    small = {
+        "n_episodes_eval": 1,
+        "policy_save_interval": 0,
+        "rollout_save_final": False,
+        "env_kwargs": {"backend": "mjx", "episode_length": 20},
+        "ppo": {"n_envs": 4, "n_steps": 8, "batch_size": 16, "n_epochs": 1,
+                "net_arch": {"pi": (8,), "vf": (8,)}},
+    }  # fmt: skip
+    log_dir = str(tmp_path / "run")
+    train_rl(config, log_dir=log_dir, total_timesteps=64, **small)  # was: Cannot save arrays ...
+    assert checkpoints.complete_iterations(f"{log_dir}/checkpoints") == [2]
+    train_rl(config, log_dir=log_dir, total_timesteps=96, **small)  # resumes from iteration 2
+    assert checkpoints.complete_iterations(f"{log_dir}/checkpoints")[-1] == 3
+    assert load_policy(f"{log_dir}/policies/final") is not None
+
+
+def test_a_policy_save_failing_inside_orbax_is_one_line_and_leaves_no_waiting_thread(tmp_path):
+    real_makedirs = os.makedirs
+
+    def no_inodes_left(path, *args, **kwargs):
+        if "arrays" in os.path.basename(str(path)):  # Orbax's temporary directory
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_makedirs(path, *args, **kwargs)
+
+    expected = r"'.*policy' could not be written: .*No space left on device.*; free space or inodes"
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(ValueError, match=expected) as e:
+        patch.setattr(os, "makedirs", no_inodes_left)
+        checkpoints.save_arrays_and_json(str(tmp_path / "policy"), a_state(), "m.json", {})
+    assert len(str(e.value).splitlines()) == 1
+    assert not signaling_threads()  # was: Orbax's threads waiting 300 s
+    assert os.listdir(tmp_path) == []  # no half-written policy, no `.tmp-policy`
