@@ -199,3 +199,18 @@ def test_brax_action_bounds_are_what_the_envs_step_expects(name):
     assert env.action_space.shape == (env._env.action_size,) == (len(ctrl_range),)
     np.testing.assert_array_equal(env.action_space.low_array, low)
     np.testing.assert_array_equal(env.action_space.high_array, high)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_steps_in_episode": 0}, r"max_steps_in_episode=0 is invalid .*an int >= 1"),
+        ({"max_steps_in_episode": -1}, r"max_steps_in_episode=-1 is invalid"),
+        ({"max_steps_in_episode": 2.5}, r"max_steps_in_episode=2.5 is invalid"),
+        ({"gravity": "high"}, r"gravity='high' is invalid for CartPole-v1; must be a number"),
+    ],
+)
+def test_gymnax_env_kwargs_are_checked_in_one_line(kwargs, message):
+    with pytest.raises(ValueError, match=message) as e:
+        envs.make("CartPole-v1", **kwargs)
+    assert "\n" not in str(e.value)

@@ -1,6 +1,8 @@
 """Learned rewards: nets against hand computations, serialization, training on them."""
 
+import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -300,3 +302,28 @@ def test_live_normalization_statistics_merge_every_training_batch(saved_nets):
     state, _ = jax.jit(trainer.train)(state, 2)
     counts = np.asarray(state.env_state.core[1]["batch_stats"]["count"])
     np.testing.assert_array_equal(counts, start + 2 * 4 * 8)  # every env holds the shared stats
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m["kwargs"].update(widths=[3]), r"TypeError: .*widths"),
+        (lambda m: m["kwargs"].update(hid_sizes=[-3]), r"TypeError: .*non-negative"),
+        (lambda m: m.pop("kwargs"), r"KeyError: 'kwargs'"),
+        (lambda m: m.update({"class": "ResNet"}), r"unknown reward net class 'ResNet'"),
+    ],
+)
+def test_a_malformed_reward_net_spec_is_one_line(
+    saved_nets, tmp_path, edit, message
+):
+    path = str(tmp_path / "net")
+    shutil.copytree(saved_nets["basic"][0], path)
+    spec_file = os.path.join(path, "reward_net.json")
+    with open(spec_file) as f:
+        spec = json.load(f)
+    edit(spec["module"])
+    with open(spec_file, "w") as f:
+        json.dump(spec, f)
+    with pytest.raises(ValueError, match=message) as e:
+        load_reward("RewardNet_unshaped", path)
+    assert "\n" not in str(e.value) and "reward_net.json" in str(e.value)

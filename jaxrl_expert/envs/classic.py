@@ -77,6 +77,22 @@ def _convert_space(space: Any, image: bool = False) -> Space:
     raise TypeError(f"unsupported gymnax space {space!r}")
 
 
+def _check_param(env_id: str, name: str, value: Any, default: Any) -> None:
+    """One line when an env_kwargs value cannot stand for gymnax's default of that field."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if name == "max_steps_in_episode":
+        if not (number and value == int(value) and value >= 1):
+            raise ValueError(
+                f"env_kwargs max_steps_in_episode={value!r} is invalid for {env_id}; "
+                "must be an int >= 1 (the time limit in steps)"
+            )
+    elif isinstance(default, int | float) and not isinstance(default, bool) and not number:
+        raise ValueError(
+            f"env_kwargs {name}={value!r} is invalid for {env_id}; must be a number "
+            f"(gymnax's default: {default!r})"
+        )
+
+
 class GymnaxEnv:
     """A gymnax environment behind the `Env` interface (no time limit, no reset)."""
 
@@ -92,9 +108,12 @@ class GymnaxEnv:
             raise ValueError(
                 f"env_kwargs {unknown} are not parameters of {env_id}; allowed: {sorted(known)}"
             )
+        for name, value in params.items():
+            _check_param(env_id, name, value, getattr(default_params, name))
         self.params = default_params.replace(**params)
         # The horizon is the params' (env_kwargs max_steps_in_episode can change it).
         self.max_episode_steps = int(self.params.max_steps_in_episode)
+        self.params = self.params.replace(max_steps_in_episode=self.max_episode_steps)
         self.observation_space = _convert_space(
             self._env.observation_space(self.params), image=self._image
         )

@@ -121,11 +121,18 @@ def load_reward_net(path: str) -> tuple[nn.Module, dict, dict]:
     if not os.path.isdir(path):
         raise ValueError(f"reward_path={path!r} is not a reward-net directory: it does not exist")
     saved = read_versioned_json(os.path.join(path, SPEC_FILE), FORMAT_VERSION, "reward-net spec")
-    net = module_from_spec(saved["module"])
-    obs_space = envs.space_from_json(saved["observation_space"])
-    act_space = envs.space_from_json(saved["action_space"])
-    key = jax.random.PRNGKey(0)
-    target = jax.eval_shape(lambda: init_reward_net(net, key, obs_space, act_space))
+    try:  # a hand-edited or foreign spec: unknown classes or arguments, impossible sizes
+        net = module_from_spec(saved["module"])
+        obs_space = envs.space_from_json(saved["observation_space"])
+        act_space = envs.space_from_json(saved["action_space"])
+        key = jax.random.PRNGKey(0)
+        target = jax.eval_shape(lambda: init_reward_net(net, key, obs_space, act_space))
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise ValueError(
+            f"{os.path.join(path, SPEC_FILE)!r} does not describe a reward net we can build: "
+            f"{type(e).__name__}: {first_line}"
+        ) from None
     try:
         variables = restore_arrays(path, target)
     except (ValueError, FileNotFoundError, KeyError) as e:
