@@ -52,8 +52,11 @@ def is_gym(name):  # host envs: tests/test_host_envs.py trains the real seals an
     return load(name).env_backend != "auto"
 
 
-# Trained by other tests of the default run: tests/test_sac.py.
-TRAINED_ELSEWHERE = {"sac_pendulum", "sac_mountain_car_continuous"}
+# Trained by other tests of the default run: tests/test_sac.py, tests/test_images.py
+# (minatar_breakout, which stands for the other MinAtar configs: the same settings, and
+# each game steps in test_envs.py).
+TRAINED_ELSEWHERE = {"sac_pendulum", "sac_mountain_car_continuous", "minatar_breakout",
+                     "minatar_space_invaders", "minatar_asterix", "minatar_freeway"}  # fmt: skip
 
 
 def smoke_is_slow(name):

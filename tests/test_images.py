@@ -65,17 +65,21 @@ def test_nature_cnn_has_sb3_cnn_policy_shapes_and_parameter_count(share):
 def test_minatar_cnn_is_one_3x3_layer_of_16_and_acts_on_uint8_grids():
     grid = envs.Box.from_bounds(0, 1, (10, 10, 4), "uint8")
     spec = cnn_spec(grid, 3, "minatar_cnn", pi=(128,), vf=(128,))
-    params = spec.init_params(jax.random.PRNGKey(0))
+    params = jax.jit(spec.init_params)(jax.random.PRNGKey(0))
     # 10x10 -> 8x8x16 = 1024 features, then MinAtar's 128-unit layer per head.
     heads = dense(1024, 128) + dense(128, 3) + dense(1024, 128) + dense(128, 1)
     assert n_params(params) == conv(3, 4, 16) + heads
-    obs = jnp.zeros((2, 7, 10, 10, 4), jnp.uint8)  # any leading axes
-    dist, value = spec.apply(params, spec.init_obs_rms(), obs)
-    assert dist.loc.shape == (2, 7, 3) and value.shape == (2, 7)
-    # uint8 0/1 grids reach the network scaled by the bound (1): as float 0/1 grids.
-    ones = jnp.ones((10, 10, 4), jnp.uint8)
-    as_float = spec.network.apply(params, jnp.ones((10, 10, 4), jnp.float32))[1]
-    assert float(spec.apply(params, spec.init_obs_rms(), ones)[1]) == float(as_float)
+
+    @jax.jit
+    def outputs(params, uint8_obs, float_obs):
+        dist, value = spec.apply(params, spec.init_obs_rms(), uint8_obs)
+        return dist.loc, value, spec.network.apply(params, float_obs)[1]
+
+    obs = jax.random.bernoulli(jax.random.PRNGKey(1), 0.3, (2, 7, 10, 10, 4))  # any lead axes
+    logits, value, float_value = outputs(params, obs.astype(jnp.uint8), obs.astype(jnp.float32))
+    assert logits.shape == (2, 7, 3) and value.shape == (2, 7)
+    # uint8 0/1 grids reach the network scaled by the bound (1): as the float 0/1 grids.
+    np.testing.assert_array_equal(value, float_value)
 
 
 def test_atari_frames_are_scaled_by_255_on_device():
@@ -131,16 +135,17 @@ def save_action_reward_net(path, env, action):
 
 @pytest.fixture(scope="module")
 def cnn_reward_run(tmp_path_factory):
-    """A policy trained on MinAtar Breakout through a saved CnnRewardNet (reward_type)."""
+    """configs/minatar_breakout.py, scaled down, trained through a saved CnnRewardNet."""
     root = tmp_path_factory.mktemp("minatar")
     reward_path = str(root / "reward")
     save_action_reward_net(reward_path, envs.make(MINATAR), action=2)
     log_dir = str(root / "run")
+    config = config_lib.load_config_file(config_lib.config_path("minatar_breakout"))
     stats = train_rl(
-        log_dir=log_dir, verbose=False, env_id=MINATAR, total_timesteps=4096,
-        reward_type="RewardNet_unnormalized", reward_path=reward_path, normalize_reward=False,
+        config, log_dir=log_dir, verbose=False, total_timesteps=4096,
+        reward_type="RewardNet_unnormalized", reward_path=reward_path,
         n_episodes_eval=8, rollout_save_n_episodes=8, rollout_deterministic=True,
-        policy_save_interval=0, checkpoint_interval=0, normalize_kwargs={"norm_obs": False},
+        policy_save_interval=0, checkpoint_interval=0,
         ppo={"n_envs": 8, "n_steps": 64, "batch_size": 128, "learning_rate": 3e-3},
     )  # fmt: skip
     return log_dir, reward_path, stats
@@ -154,7 +159,7 @@ def test_a_policy_trains_on_a_saved_cnn_reward_net(cnn_reward_run):
     with np.load(os.path.join(log_dir, "rollouts", "final.npz"), allow_pickle=False) as data:
         acts = data["acts"]
     assert np.mean(acts == 2) > 0.8  # learned from the reward net (1/3 at random)
-    assert stats["return_mean"] >= 0.8 * stats["len_mean"]  # learned return: 1 per action 2
+    assert stats["return_mean"] >= 0.6 * stats["len_mean"]  # 1 per action 2: 1/3 at random
     assert stats["monitor_return_mean"] < stats["return_mean"]  # Breakout's own reward is rare
 
 

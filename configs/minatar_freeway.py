@@ -1,0 +1,17 @@
+"""MinAtar Freeway (gymnax): the settings of configs/minatar_breakout.py.
+
+Run:      python -m jaxrl_expert.train_rl --config=configs/minatar_freeway.py
+Budget:   1e7 env steps, as gymnax-blines (agents/Freeway-MinAtar/ppo.yaml, the same
+          values as Breakout's), whose PPO reaches a return of 58 (gymnax README).
+Measured: not run to the budget here.
+"""
+
+import os
+
+from jaxrl_expert.config import load_config_file
+
+
+def get_config():
+    config = load_config_file(os.path.join(os.path.dirname(__file__), "minatar_breakout.py"))
+    config.env_id = "Freeway-MinAtar"
+    return config
