@@ -313,9 +313,7 @@ def test_live_normalization_statistics_merge_every_training_batch(saved_nets):
         (lambda m: m.update({"class": "ResNet"}), r"unknown reward net class 'ResNet'"),
     ],
 )
-def test_a_malformed_reward_net_spec_is_one_line(
-    saved_nets, tmp_path, edit, message
-):
+def test_a_malformed_reward_net_spec_is_one_line(saved_nets, tmp_path, edit, message):
     path = str(tmp_path / "net")
     shutil.copytree(saved_nets["basic"][0], path)
     spec_file = os.path.join(path, "reward_net.json")
