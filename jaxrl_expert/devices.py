@@ -115,3 +115,22 @@ def compile_for_one_call(program: Any, *args: Any) -> Any:
         return lowered.compile()
     return lowered.compile({"xla_backend_optimization_level": 0,
                             "xla_llvm_disable_expensive_passes": True})  # fmt: skip
+
+
+def available_memory_bytes() -> int | None:
+    """Memory a run can still take on the first local device: the accelerator's limit
+    less what is in use, or on CPU the host's MemAvailable; None where unknown."""
+    device = jax.local_devices()[0]
+    if device.platform != "cpu":
+        stats = device.memory_stats() or {}
+        if "bytes_limit" in stats:
+            return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import copy
+import dataclasses
 import datetime
 import difflib
 import json
@@ -22,6 +23,7 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -47,15 +49,33 @@ def default_log_dir(env_id: str) -> str:
     return os.path.join("output", "train_rl", env_id.replace("/", "_"), stamp)
 
 
-def save_iterations(n_iterations: int, batch: int, interval: int) -> set[int]:
-    """Iterations that end at or first after each multiple of `interval` timesteps."""
-    if interval <= 0:
-        return set()
-    return {
-        i
-        for i in range(1, n_iterations + 1)
-        if (i * batch) // interval > ((i - 1) * batch) // interval
-    }
+@dataclasses.dataclass(frozen=True)
+class Crossings:
+    """The iterations that end at or first after each multiple of `interval` timesteps
+    (an iteration is `batch` timesteps), up to `last`, plus `last` itself when
+    `with_last`: a set by arithmetic, so 1e12 timesteps cost no memory for it.
+    interval <= 0: no multiples."""
+
+    batch: int
+    interval: int
+    last: int
+    with_last: bool
+
+    def __contains__(self, i: int) -> bool:
+        if i == self.last and self.with_last:
+            return True
+        crossed = (
+            self.interval > 0
+            and (i * self.batch) // self.interval > ((i - 1) * self.batch) // self.interval
+        )
+        return crossed and 1 <= i <= self.last
+
+    def next_after(self, done: int) -> int:
+        """The smallest member above `done`, or `last` when none is below it."""
+        if self.interval <= 0:
+            return self.last
+        multiple = ((done * self.batch) // self.interval + 1) * self.interval
+        return min(-(-multiple // self.batch), self.last)
 
 
 class Outputs:
@@ -177,6 +197,40 @@ def check_env_fits(config: ml_collections.ConfigDict, env: envs.Env) -> None:
             )
 
 
+def memory_estimate(config: ml_collections.ConfigDict, env: envs.Env) -> dict[str, int]:
+    """Bytes of the largest arrays a run holds, over all seeds: the PPO rollout or SAC
+    replay buffer and the buffer of a saved rollout file (a lower bound: parameters,
+    optimizer and env states come on top)."""
+    space = env.observation_space
+    obs = math.prod(space.shape) * np.dtype(space.dtype).itemsize
+    action = 4 * max(1, math.prod(getattr(env.action_space, "shape", ()) or (1,)))
+    step = 2 * obs + action + 32  # obs, next/final obs, action, rewards, flags, values
+    if config.algo == "sac":
+        buffer = config.sac.buffer_size * step
+    else:
+        buffer = config.ppo.n_envs * config.ppo.n_steps * step
+    n_timesteps, n_episodes = config_lib.rollout_request(config)
+    n_parallel, n_rows = rollouts.sample_shape(env, config_lib.n_envs(config), n_timesteps,
+                                               n_episodes)  # fmt: skip
+    saved = n_parallel * n_rows * step if config.rollout_save_final else 0
+    return {"training buffer": buffer * config.num_seeds, "rollout buffer": saved}
+
+
+def check_memory_fits(config: ml_collections.ConfigDict, env: envs.Env) -> None:
+    """One line (ValueError) when the buffers alone exceed the memory there is."""
+    available = devices.available_memory_bytes()
+    estimate = memory_estimate(config, env)
+    if available is None or sum(estimate.values()) <= available:
+        return
+    parts = ", ".join(f"{name} {size / 2**30:.1f} GiB" for name, size in estimate.items())
+    field = "sac.buffer_size" if config.algo == "sac" else "ppo.n_envs * ppo.n_steps"
+    raise ValueError(
+        f"this config needs at least {sum(estimate.values()) / 2**30:.1f} GiB ({parts}; "
+        f"num_seeds={config.num_seeds}) but {available / 2**30:.1f} GiB is available on "
+        f"{jax.local_devices()[0].platform}: lower {field}, num_seeds or the rollout size"
+    )
+
+
 def _check_resumable(config: ml_collections.ConfigDict, log_dir: str) -> None:
     """A run may only continue under the config it started with."""
     path = os.path.join(log_dir, layout.CONFIG_FILE)
@@ -245,6 +299,7 @@ def train_rl(
     config_lib.validate(config)
     env = make_env(config)
     check_env_fits(config, env)
+    check_memory_fits(config, env)
     policy = PolicySpec.from_config(config, env)
     if config.agent_path is not None:
         checkpoints.check_warm_start(config.agent_path, policy)
@@ -288,12 +343,14 @@ class _Schedule:
     def __init__(self, config: ml_collections.ConfigDict) -> None:
         self.batch = ALGORITHMS[config.algo].steps_per_iteration(config)
         self.n_iterations = n = math.ceil(config.total_timesteps / self.batch)
-        self.saves = save_iterations(n, self.batch, config.policy_save_interval)
-        self.logs = set(range(config.log_interval, n + 1, config.log_interval)) | {n}
-        self.checkpoints = save_iterations(n, self.batch, config.checkpoint_interval) | {n}
+        self.saves = Crossings(self.batch, config.policy_save_interval, n, with_last=False)
+        self.logs = Crossings(1, config.log_interval, n, with_last=True)
+        self.checkpoints = Crossings(self.batch, config.checkpoint_interval, n, with_last=True)
 
-    def boundaries_after(self, done: int) -> list[int]:
-        return sorted(b for b in self.saves | self.logs | self.checkpoints if b > done)
+    def boundaries_after(self, done: int) -> Iterator[int]:
+        while done < self.n_iterations:
+            done = min(s.next_after(done) for s in (self.saves, self.logs, self.checkpoints))
+            yield done
 
 
 def _train_and_save(
