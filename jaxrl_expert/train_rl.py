@@ -197,23 +197,32 @@ def check_env_fits(config: ml_collections.ConfigDict, env: envs.Env) -> None:
             )
 
 
+# Peak memory per byte of a PPO iteration's transitions (the rollout, its advantages, the
+# shuffled minibatches): ~9 measured on CPU (seals/CartPole, 10,000 envs x 256 steps:
+# 2.2 GB peak RSS for 0.17 GB of transitions, 0.6 GB of it the process itself).
+PPO_BYTES_PER_TRANSITION_BYTE = 8
+# SAC's replay buffer is part of the state, copied to the host for each checkpoint;
+# a saved rollout's buffer is copied to the host once.
+HOST_COPY = 2
+
+
 def memory_estimate(config: ml_collections.ConfigDict, env: envs.Env) -> dict[str, int]:
-    """Bytes of the largest arrays a run holds, over all seeds: the PPO rollout or SAC
-    replay buffer and the buffer of a saved rollout file (a lower bound: parameters,
+    """Bytes the largest arrays of a run take at their peak, over all seeds: the PPO
+    iteration or the SAC replay buffer, and a saved rollout file's buffer (parameters,
     optimizer and env states come on top)."""
     space = env.observation_space
     obs = math.prod(space.shape) * np.dtype(space.dtype).itemsize
-    action = 4 * max(1, math.prod(getattr(env.action_space, "shape", ()) or (1,)))
-    step = 2 * obs + action + 32  # obs, next/final obs, action, rewards, flags, values
+    action = 4 * math.prod(getattr(env.action_space, "shape", ()) or (1,))
+    step = 2 * obs + action + 32  # obs, next/final obs, action; rewards, values, flags
     if config.algo == "sac":
-        buffer = config.sac.buffer_size * step
+        training = config.sac.buffer_size * step * HOST_COPY
     else:
-        buffer = config.ppo.n_envs * config.ppo.n_steps * step
+        training = config.ppo.n_envs * config.ppo.n_steps * step * PPO_BYTES_PER_TRANSITION_BYTE
     n_timesteps, n_episodes = config_lib.rollout_request(config)
     n_parallel, n_rows = rollouts.sample_shape(env, config_lib.n_envs(config), n_timesteps,
                                                n_episodes)  # fmt: skip
-    saved = n_parallel * n_rows * step if config.rollout_save_final else 0
-    return {"training buffer": buffer * config.num_seeds, "rollout buffer": saved}
+    saved = n_parallel * n_rows * step * HOST_COPY if config.rollout_save_final else 0
+    return {"training": training * config.num_seeds, "saved rollouts": saved}
 
 
 def check_memory_fits(config: ml_collections.ConfigDict, env: envs.Env) -> None:
@@ -227,7 +236,8 @@ def check_memory_fits(config: ml_collections.ConfigDict, env: envs.Env) -> None:
     raise ValueError(
         f"this config needs at least {sum(estimate.values()) / 2**30:.1f} GiB ({parts}; "
         f"num_seeds={config.num_seeds}) but {available / 2**30:.1f} GiB is available on "
-        f"{jax.local_devices()[0].platform}: lower {field}, num_seeds or the rollout size"
+        f"{jax.local_devices()[0].platform}: lower {field}, num_seeds or "
+        "rollout_save_n_timesteps / rollout_save_n_episodes"
     )
 
 

@@ -305,3 +305,40 @@ def test_a_policy_save_failing_inside_orbax_is_one_line_and_leaves_no_waiting_th
     assert len(str(e.value).splitlines()) == 1
     assert not signaling_threads()  # was: Orbax's threads waiting 300 s
     assert os.listdir(tmp_path) == []  # no half-written policy, no `.tmp-policy`
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"ppo": {"n_envs": 100_000, "n_steps": 2048, "batch_size": 2048}},
+         r"needs at least 10\d\.\d GiB \(training 10\d\.\d GiB.*but 1\.0 GiB is available on "
+         r"cpu: lower ppo\.n_envs \* ppo\.n_steps"),
+        ({"rollout_save_n_timesteps": 10**9}, r"saved rollouts 12\d\.\d GiB"),
+    ],
+)  # fmt: skip
+def test_a_config_whose_buffers_cannot_fit_is_one_line_before_anything(
+    tmp_path, monkeypatch, overrides, message
+):
+    from jaxrl_expert import devices
+
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 2**30)
+    with pytest.raises(ValueError, match=message) as e:
+        train_rl(log_dir=str(tmp_path / "run"), verbose=False, **overrides)
+    assert "\n" not in str(e.value) and not os.path.exists(tmp_path / "run")
+
+
+def test_a_trillion_timesteps_schedule_costs_no_memory():
+    from jaxrl_expert import config as config_lib
+    from jaxrl_expert.train_rl import _Schedule
+
+    config = config_lib.base_config()
+    config_lib.apply_overrides(config, {"total_timesteps": 10**12, "log_interval": 7})
+    schedule = _Schedule(config)  # the old per-iteration sets took > 4 GiB here
+    n, batch = schedule.n_iterations, schedule.batch
+    first = [b for _, b in zip(range(3), schedule.boundaries_after(0), strict=False)]
+    assert first == sorted(first) and first[0] >= 1
+    assert n in schedule.checkpoints and n in schedule.logs and 7 * (n // 7) in schedule.logs
+    assert n - 1 not in schedule.logs and 6 not in schedule.logs
+    saves = [i for i in range(1, 200) if i in schedule.saves]
+    assert all((i * batch) // config.policy_save_interval > ((i - 1) * batch)
+               // config.policy_save_interval for i in saves)  # fmt: skip
