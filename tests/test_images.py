@@ -5,6 +5,7 @@ import json
 import math
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 
 from jaxrl_expert import checkpoints, envs, load_policy, rollouts
 from jaxrl_expert import config as config_lib
+from jaxrl_expert.networks import Conv
 from jaxrl_expert.policy import Policy, PolicySpec
 from jaxrl_expert.render import render_policy
 from jaxrl_expert.rewards import CnnRewardNet, load_reward, save_reward_net
@@ -273,3 +275,23 @@ def test_image_rollouts_export_to_hf_and_minari_as_uint8(cnn_reward_run, tmp_pat
     for episode, t in zip(dataset.iterate_episodes(), want, strict=True):
         assert episode.observations.dtype == np.uint8
         assert np.array_equal(episode.observations, t.obs)
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, stride, padding",
+    [((3, 10, 10, 4), 3, 1, "VALID"), ((2, 84, 84, 4), 8, 4, "VALID"),
+     ((3, 11, 10, 4), 3, 2, "SAME"), ((3, 11, 10, 4), 4, 3, "SAME")],
+)  # fmt: skip
+def test_conv_is_flax_conv_with_the_same_parameters(shape, kernel, stride, padding):
+    # On CPU our Conv is patches @ kernel (XLA's CPU convolution is ~10x slower in loops).
+    x = jax.random.normal(jax.random.PRNGKey(0), shape)
+    ours = Conv(5, kernel, stride, padding)
+    flax_conv = nn.Conv(5, (kernel, kernel), (stride, stride), padding=padding)
+    variables = ours.init(jax.random.PRNGKey(1), x)
+    assert jax.tree.map(jnp.shape, variables) == jax.tree.map(
+        jnp.shape, flax_conv.init(jax.random.PRNGKey(1), x)
+    )
+    variables = jax.tree.map(lambda a: a + 0.1, variables)
+    np.testing.assert_allclose(
+        ours.apply(variables, x), flax_conv.apply(variables, x), rtol=1e-5, atol=1e-5
+    )

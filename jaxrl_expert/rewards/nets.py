@@ -14,6 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxrl_expert.networks import Conv
+
 RUNNING_NORM_EPS = 1e-5
 EMA_DECAY = 0.99
 
@@ -88,9 +90,8 @@ class CnnRewardNet(nn.Module):
                 image = jnp.asarray(image, jnp.float32) / self.obs_scale
                 images.append(image if self.hwc_format else jnp.moveaxis(image, -3, -1))
         x = jnp.concatenate(images, axis=-1)
-        kernel, stride = (self.kernel_size,) * 2, (self.stride,) * 2
         for channels in self.hid_channels:
-            x = nn.relu(nn.Conv(channels, kernel, stride, padding="SAME")(x))
+            x = nn.relu(Conv(channels, self.kernel_size, self.stride, padding="SAME")(x))
         per_action = self.n_actions if self.use_action else 1
         out = nn.Dense(per_action * (2 if self.use_done else 1))(x.mean(axis=(-3, -2)))
         index = jnp.asarray(act, jnp.int32) if self.use_action else jnp.zeros(out.shape[:1], int)
