@@ -492,6 +492,17 @@ def _hf_features(datasets: ModuleType, first: rollouts.Trajectory) -> Any:
     )
 
 
+# datasets buffers this many rows (trajectories) before writing; 1000 (its default) rows of
+# image trajectories would be tens of GB: the buffer is held near HF_BUFFER_BYTES instead.
+HF_BUFFER_BYTES = 64 * 2**20
+
+
+def hf_writer_batch_size(trajectory: rollouts.Trajectory) -> int:
+    """Rows per write for trajectories the size of this one."""
+    size = trajectory.obs.nbytes + trajectory.acts.nbytes + trajectory.rews.nbytes
+    return max(1, min(1000, HF_BUFFER_BYTES // max(size, 1)))
+
+
 def export_hf(rollouts_path: str, out: str) -> dict[str, Any]:
     """Writes the rollouts as imitation's HuggingFace dataset directory `out` (a new path),
     the format imitation >= 1.0 saves demonstrations in; streamed one file at a time."""
@@ -511,6 +522,7 @@ def export_hf(rollouts_path: str, out: str) -> dict[str, Any]:
                 features=_hf_features(datasets, first),
                 gen_kwargs={"files": files, "expected": _array_layout(first)},
                 cache_dir=os.path.join(work, "cache"),
+                writer_batch_size=hf_writer_batch_size(first),
             )
         except datasets.exceptions.DatasetGenerationError as e:
             if isinstance(e.__cause__, ValueError):  # ours, raised inside the generator

@@ -295,3 +295,16 @@ def test_conv_is_flax_conv_with_the_same_parameters(shape, kernel, stride, paddi
     np.testing.assert_allclose(
         ours.apply(variables, x), flax_conv.apply(variables, x), rtol=1e-5, atol=1e-5
     )
+
+
+def test_hf_export_writes_image_trajectories_a_few_at_a_time():
+    from jaxrl_expert import export
+
+    frames = rollouts.Trajectory(  # one 1000-step Atari episode: 28 MB of frames
+        np.zeros((1001, 84, 84, 4), np.uint8), np.zeros(1000, np.int32),
+        np.zeros(1000, np.float32), True,
+    )  # fmt: skip
+    assert export.hf_writer_batch_size(frames) == 2  # not datasets' 1000 rows (28 GB)
+    cartpole = rollouts.Trajectory(np.zeros((501, 4), np.float32), np.zeros(500, np.int32),
+                                   np.zeros(500, np.float32), True)  # fmt: skip
+    assert export.hf_writer_batch_size(cartpole) == 1000
