@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import fast_compile_env
 
 TINY = [
     "--config.total_timesteps=256",
@@ -24,18 +25,26 @@ def entries(cache_dir):
 
 @pytest.fixture(scope="module")
 def run(repo_dir, tmp_path_factory):
-    def run(cache_dir, *flags):
+    """`run(cache_dir, *flags)` trains TINY in a fresh process (XLA's fast compile options:
+    the cache keys on them like on any option); `run(..., wait=False)` returns the Popen."""
+
+    def run(cache_dir, *flags, wait=True):
         log_dir = tmp_path_factory.mktemp("run")
-        env = {**os.environ, "PYTHONPATH": repo_dir, "JAX_COMPILATION_CACHE_DIR": str(cache_dir)}
+        env = fast_compile_env(PYTHONPATH=repo_dir, JAX_COMPILATION_CACHE_DIR=str(cache_dir))
         del env["JAX_ENABLE_COMPILATION_CACHE"]  # conftest turns it off for other tests
-        result = subprocess.run(
+        process = subprocess.Popen(
             [sys.executable, "-m", "jaxrl_expert.train_rl", f"--log_dir={log_dir}", *TINY, *flags],
-            capture_output=True, text=True, timeout=300, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result
+        return finish(process) if wait else process
 
     return run
+
+
+def finish(process):
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +70,8 @@ def test_corrupted_entries_are_recompiled_and_nocompilation_cache_turns_it_off(
 ):
     for name in entries(filled_cache):  # (runs after the test above, which reads them)
         (filled_cache / name).write_bytes(b"not an executable")
-    result = run(filled_cache)
-    assert "Error reading persistent compilation cache entry" in result.stderr
+    corrupted = run(filled_cache, wait=False)  # both at once: each compiles on one core
     off = tmp_path / "off"
-    run(off, "--nocompilation_cache")
+    finish(run(off, "--nocompilation_cache", wait=False))
+    assert "Error reading persistent compilation cache entry" in finish(corrupted).stderr
     assert entries(off) == []

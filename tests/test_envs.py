@@ -32,9 +32,10 @@ HEAVY_BRAX = {
     "brax/inverted_double_pendulum",
     "brax/swimmer",
     "brax/reacher",
-    # ~6 s each; Breakout and SpaceInvaders stand for gymnax's MinAtar games
+    # ~4-6 s each; Breakout stands for gymnax's MinAtar games
     "Asterix-MinAtar",
     "Freeway-MinAtar",
+    "SpaceInvaders-MinAtar",
 }
 
 
