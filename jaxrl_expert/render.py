@@ -1,4 +1,4 @@
-"""Watch a saved policy: one episode as Brax's HTML viewer or a classic-control/MinAtar GIF.
+"""Watch a saved policy: one episode as Brax's HTML viewer or a GIF.
 
     jaxrl-render --policy=output/.../policies/final --out=cartpole.gif
     python -m jaxrl_expert.render --policy=output/.../policies/final --out=hopper.html
@@ -6,7 +6,8 @@
 Brax envs are shown by Brax's own viewer (an HTML file that loads three.js
 from a CDN when opened). Classic-control envs are drawn from their
 observations with Pillow, one frame per env step; MinAtar games are their
-observation grids, each object channel in its own colour.
+observation grids, each object channel in its own colour; image observations
+of Gymnasium envs (Atari) are the newest frame the policy saw.
 """
 
 from __future__ import annotations
@@ -215,25 +216,40 @@ def render_policy(
 ) -> dict[str, float]:
     """Plays one episode of the policy saved at `policy_dir` and writes it to `out`.
 
-    Brax envs: an HTML viewer (`out` ends in .html); classic control: an
-    animated GIF (`out` ends in .gif). `max_steps` cuts the episode short
+    Brax envs: an HTML viewer (`out` ends in .html); classic control and MinAtar:
+    an animated GIF (`out` ends in .gif); image observations of a Gymnasium env
+    (Atari): a GIF of the frames the policy saw. `max_steps` cuts the episode short
     (default: the env's horizon). Returns the episode's length and return.
     """
     policy = load_policy(policy_dir)
     env_id = policy.metadata["env_id"]
-    if env_id not in envs.ENV_IDS:  # a policy trained in Gymnasium plays in our port if any
+    host_images = env_id not in envs.ENV_IDS and policy.observation_space.is_image
+    if env_id not in envs.ENV_IDS and not host_images:  # Gymnasium-trained: our port if any
         raise ValueError(
-            f"{policy_dir}: render draws our JAX envs; {env_id} is a Gymnasium env only "
-            "(make it with render_mode='rgb_array' and call policy.act on its observations)"
+            f"{policy_dir}: render draws our JAX envs and image observations; {env_id} is a "
+            "Gymnasium env only (make it with render_mode='rgb_array' and call policy.act "
+            "on its observations)"
         )
+    if max_steps is not None and not (isinstance(max_steps, int) and max_steps >= 1):
+        raise ValueError(f"max_steps={max_steps!r} is invalid; must be an int >= 1 or None")
+    act = lambda obs, key: policy.act(obs, key, deterministic)
+    key = jax.random.PRNGKey(seed)
+    if host_images:  # e.g. Atari: the frames the policy saw, from the Gymnasium env
+        _check_extension(out, ".gif", env_id)
+        env = policy.spec.make_env()
+        max_steps = env.max_episode_steps if max_steps is None else max_steps
+        # The host env resets itself after the end: its final_obs is the true last frame.
+        (observations, rewards), episode_return = play_episode(
+            env, act, key, min(max_steps, env.max_episode_steps),
+            lambda s: (s.final_obs, s.true_reward),
+        )  # fmt: skip
+        images = _captioned(observations, rewards, lambda obs: _observed_frame(obs))
+        _write_gif(out, images, fps=15)
+        return {"episode_length": len(images) - 1, "episode_return": episode_return}
     env = envs.make(env_id, "jax", **policy.metadata["env_kwargs"])
     backend = _unwrapped(env)
     horizon = env.max_episode_steps
-    if max_steps is not None and not (isinstance(max_steps, int) and max_steps >= 1):
-        raise ValueError(f"max_steps={max_steps!r} is invalid; must be an int >= 1 or None")
     max_steps = horizon if max_steps is None else min(max_steps, horizon)
-    act = lambda obs, key: policy.act(obs, key, deterministic)
-    key = jax.random.PRNGKey(seed)
     if envs.is_brax(env_id):
         from brax.io import html  # slow import; only for Brax envs
 
@@ -251,22 +267,39 @@ def render_policy(
         draw_frame, fps = _classic_family(env_id)
         _check_extension(out, ".gif", env_id)
         (observations, rewards), episode_return = play_episode(
-            env.env, act, key, max_steps, lambda s: (s.obs, s.reward)
+            env.env, act, key, max_steps, lambda s: (s.obs, s.true_reward)
         )
-        returns = np.cumsum(rewards[1:])  # after each step (the first frame is the reset)
-        images = [
-            _caption(draw_frame(obs, backend.params), t, returns[t - 1] if t else 0.0)
-            for t, obs in enumerate(observations)
-        ]
+        images = _captioned(observations, rewards, lambda obs: draw_frame(obs, backend.params))
         n_frames = len(images)
-        write_atomic(
-            out,
-            lambda f: images[0].save(
-                f, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps,
-                loop=0,
-            ),
-        )  # fmt: skip
+        _write_gif(out, images, fps)
     return {"episode_length": n_frames - 1, "episode_return": episode_return}
+
+
+def _captioned(observations: np.ndarray, rewards: np.ndarray, draw: Callable) -> list:
+    """A frame per observation, captioned with its step and the return so far."""
+    returns = np.cumsum(rewards[1:])  # after each step (the first frame is the reset)
+    return [
+        _caption(draw(obs), t, returns[t - 1] if t else 0.0) for t, obs in enumerate(observations)
+    ]
+
+
+def _write_gif(out: str, images: list, fps: int) -> None:
+    write_atomic(
+        out,
+        lambda f: images[0].save(
+            f, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0
+        ),
+    )
+
+
+def _observed_frame(obs: np.ndarray) -> Image.Image:
+    """An image observation as the policy saw it: RGB or gray as is; stacked frames (other
+    channel counts): the newest one. Enlarged to about HEIGHT pixels high."""
+    obs = np.asarray(obs)
+    frame = obs if obs.shape[-1] in (1, 3) else obs[..., -1:]
+    image = Image.fromarray(frame[..., 0] if frame.shape[-1] == 1 else frame).convert("RGB")
+    scale = max(1, HEIGHT // frame.shape[0])
+    return image.resize((frame.shape[1] * scale, frame.shape[0] * scale), Image.NEAREST)
 
 
 def _define_flags(module_name: str) -> None:

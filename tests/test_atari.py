@@ -166,3 +166,24 @@ def test_the_atari_config_trains_one_tiny_iteration_and_saves_uint8_rollouts(tmp
     with np.load(tmp_path / "rollouts" / "final.npz") as rollouts:
         obs = rollouts["obs"]
     assert obs.dtype == np.uint8 and obs.shape[1:] == (84, 84, 4) and len(obs) >= 64
+
+
+def test_render_plays_an_atari_policy_as_the_frames_it_saw(tmp_path):
+    from PIL import Image
+
+    from jaxrl_expert import checkpoints
+    from jaxrl_expert.policy import Policy, PolicySpec
+    from jaxrl_expert.render import render_policy
+
+    config = config_lib.load_config_file(config_lib.config_path("atari_breakout"))
+    config.env_kwargs.atari_wrapper["screen_size"] = 36  # NatureCNN's smallest: fast to compile
+    env = envs.make(config.env_id, config.env_backend, **config.env_kwargs.to_dict())
+    spec = PolicySpec.from_config(config, env)
+    policy = Policy(spec, jax.jit(spec.init_params)(jax.random.PRNGKey(0)), spec.init_obs_rms())
+    checkpoints.save_policy(str(tmp_path / "policy"), policy, timesteps=0)
+    result = render_policy(str(tmp_path / "policy"), str(tmp_path / "breakout.gif"), max_steps=6)
+    with Image.open(tmp_path / "breakout.gif") as gif:
+        assert gif.n_frames == result["episode_length"] + 1 == 7
+        assert gif.size == (396, 396)  # the newest 36x36 frame, enlarged 11x
+    with pytest.raises(ValueError, match=r"breakout.mp4' is invalid .* must be a \.gif file"):
+        render_policy(str(tmp_path / "policy"), str(tmp_path / "breakout.mp4"), max_steps=6)
