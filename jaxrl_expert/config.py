@@ -160,6 +160,8 @@ def base_config() -> ml_collections.ConfigDict:
     sac.target_update_interval = 1  # gradient steps between target-critic updates
     sac.net_arch = ml_collections.ConfigDict({"pi": (256, 256), "qf": (256, 256)})  # hidden
     sac.activation = "relu"  # one of networks.ACTIVATIONS
+    sac.policy = "mlp"  # 'mlp' or 'cnn' (uint8 images): actor and critics each get a torso
+    sac.cnn = "nature"  # policy='cnn' torso: 'nature' (SB3 NatureCNN, 84x84) or 'minatar'
     sac.use_sde = False  # SB3's generalized state-dependent exploration: not supported
     sac.reward_scale = 1.0  # Brax reward_scaling: training reward multiplier
     return config
@@ -568,6 +570,8 @@ def _validate_sac(check: _Checker, sac: ml_collections.ConfigDict) -> None:
     for head in ("pi", "qf"):
         _check_sizes(check, f"sac.net_arch.{head}")
     check.choice("sac.activation", tuple(ACTIVATIONS))
+    check.choice("sac.policy", POLICIES)
+    check.choice("sac.cnn", CNNS)
     if sac.use_sde is not False:
         check.fail("sac.use_sde", "False (SB3's gSDE exploration is not implemented)")
     check.number("sac.reward_scale", 0, None, low_open=True)

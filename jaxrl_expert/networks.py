@@ -208,15 +208,24 @@ class ActorCritic(nn.Module):
 class QNetworks(nn.Module):
     """`n` independent Q(s, a) MLPs (SAC's twin critics), evaluated as one batched MLP.
 
-    Returns the n Q-values stacked on a leading axis: (n, *batch).
+    A CNN torso (CNN_TORSOS) turns image observations into features first, one for
+    all n (SB3's critic shares its features extractor); "mlp" flattens the
+    observation's `obs_ndim` axes. Returns the n Q-values stacked on a leading
+    axis: (n, *batch).
     """
 
     sizes: Sequence[int] = (256, 256)
     activation: str = "relu"
     n: int = 2
+    torso: str = "mlp"
+    obs_ndim: int = 1
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        if self.torso == "mlp":
+            obs = obs.reshape((*obs.shape[: obs.ndim - self.obs_ndim], -1))
+        else:
+            obs = CnnTorso(self.torso, ortho_init=False, name="torso")(obs)
         mlp = nn.vmap(
             _Mlp,
             variable_axes={"params": 0},

@@ -56,17 +56,18 @@ class PolicySpec:
         """PPO's actor-critic, or SAC's actor (Brax's tanh-squashed Normal, default init)."""
         norm = config.normalize_kwargs
         if config.algo == "sac":
-            network = {"pi_sizes": tuple(config.sac.net_arch.pi), "vf_sizes": None,
-                       "activation": config.sac.activation, "ortho_init": False,
+            sac = config.sac
+            network = {"pi_sizes": tuple(sac.net_arch.pi), "vf_sizes": None,
+                       "activation": sac.activation, "ortho_init": False,
                        "log_std_init": 0.0, "distribution": "tanh_normal",
-                       "torso": "mlp", "share_torso": True}  # fmt: skip
+                       "torso": torso_name(sac), "share_torso": True}  # fmt: skip
         else:
             ppo = config.ppo
             network = {"pi_sizes": tuple(ppo.net_arch.pi), "vf_sizes": tuple(ppo.net_arch.vf),
                        "activation": ppo.activation, "ortho_init": ppo.ortho_init,
                        "log_std_init": float(ppo.log_std_init),
                        "distribution": ppo.distribution,
-                       "torso": "mlp" if ppo.policy == "mlp" else f"{ppo.cnn}_cnn",
+                       "torso": torso_name(ppo),
                        "share_torso": ppo.share_features_extractor}  # fmt: skip
         return cls(
             env_id=config.env_id,
@@ -235,6 +236,11 @@ class PolicySpec:
         dist, _ = self.apply(params, obs_rms, obs)
         action = dist.mode() if deterministic else dist.sample(key)
         return self.env_action(dist, action)
+
+
+def torso_name(section: ml_collections.ConfigDict) -> str:
+    """networks.TORSOS entry of a config.ppo or config.sac section (policy, cnn)."""
+    return "mlp" if section.policy == "mlp" else f"{section.cnn}_cnn"
 
 
 @struct.dataclass

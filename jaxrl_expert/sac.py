@@ -54,10 +54,18 @@ class ReplayBuffer:
     added: jax.Array  # int32: steps added per env so far (the newest is at added - 1)
 
     @classmethod
-    def create(cls, n_envs: int, capacity: int, obs_shape: tuple, action_dim: int) -> ReplayBuffer:
-        zeros = lambda *shape: jnp.zeros((n_envs, capacity, *shape), jnp.float32)
-        return cls(zeros(*obs_shape), zeros(action_dim), zeros(), zeros(*obs_shape), zeros(),
-                   jnp.zeros((), jnp.int32))  # fmt: skip
+    def create(
+        cls,
+        n_envs: int,
+        capacity: int,
+        obs_shape: tuple,
+        action_dim: int,
+        obs_dtype: Any = jnp.float32,
+    ) -> ReplayBuffer:
+        """Observations are kept in their own dtype (uint8 images stay uint8)."""
+        zeros = lambda *shape, dtype=jnp.float32: jnp.zeros((n_envs, capacity, *shape), dtype)
+        obs = zeros(*obs_shape, dtype=obs_dtype)
+        return cls(obs, zeros(action_dim), zeros(), obs, zeros(), jnp.zeros((), jnp.int32))
 
     @property
     def capacity(self) -> int:
@@ -179,7 +187,8 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
     sac, norm = config.sac, config.normalize_kwargs
     policy = PolicySpec.from_config(config, env)
     action_dim = math.prod(env.action_space.shape)
-    critics = QNetworks(tuple(sac.net_arch.qf), sac.activation)
+    critics = QNetworks(tuple(sac.net_arch.qf), sac.activation, torso=policy.torso,
+                        obs_ndim=len(env.observation_space.shape))  # fmt: skip
     optimizer = optax.adam(sac.learning_rate)  # actor, critics and coefficient alike (SB3)
     learn_ent_coef, initial_ent_coef = config_lib.entropy_coefficient(sac.ent_coef)
     target_entropy = config_lib.target_entropy(sac.target_entropy, action_dim)
@@ -202,7 +211,9 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
             actor_opt_state=optimizer.init(params),
             critic_opt_state=optimizer.init(critic_params),
             ent_coef_opt_state=optimizer.init(log_ent_coef),
-            buffer=ReplayBuffer.create(sac.n_envs, capacity, obs.shape, action_dim),
+            buffer=ReplayBuffer.create(
+                sac.n_envs, capacity, obs.shape, action_dim, env.observation_space.dtype
+            ),
             obs_rms=policy.init_obs_rms(),
             reward_norm=RewardNormState.create(sac.n_envs),
             env_state=jax.vmap(env.reset)(jax.random.split(env_key, sac.n_envs)),

@@ -168,33 +168,28 @@ def make_env(config: ml_collections.ConfigDict) -> envs.Env:
 def check_env_fits(config: ml_collections.ConfigDict, env: envs.Env) -> None:
     """One line (ValueError) when the algorithm or network cannot take env's spaces."""
     obs_shape = env.observation_space.shape
-    if config.algo == "sac":
-        if not isinstance(env.action_space, envs.Box):
-            raise ValueError(
-                f"config.algo='sac' needs a Box action space; {config.env_id} has "
-                f"{env.action_space}: use algo='ppo'"
-            )
-        if len(obs_shape) != 1:
-            raise ValueError(
-                f"config.algo='sac' takes flat observations; {config.env_id} has shape "
-                f"{obs_shape}: use algo='ppo' (with ppo.policy='cnn' for images)"
-            )
+    section = config[config.algo]  # config.ppo or config.sac: policy, cnn
+    if config.algo == "sac" and not isinstance(env.action_space, envs.Box):
+        raise ValueError(
+            f"config.algo='sac' needs a Box action space; {config.env_id} has "
+            f"{env.action_space}: use algo='ppo'"
+        )
+    if section.policy != "cnn":
         return
-    if config.ppo.policy == "cnn":
-        if not env.observation_space.is_image:
-            raise ValueError(
-                f"config.ppo.policy='cnn' needs uint8 image observations (height, width, "
-                f"channels); {config.env_id} has {env.observation_space.dtype} {obs_shape}: "
-                "use ppo.policy='mlp'"
-            )
-        smallest = networks.cnn_min_size(f"{config.ppo.cnn}_cnn")
-        if min(obs_shape[:2]) < smallest:
-            other = "minatar" if config.ppo.cnn == "nature" else "nature"
-            raise ValueError(
-                f"config.ppo.cnn={config.ppo.cnn!r} takes images of at least {smallest}x"
-                f"{smallest}; {config.env_id} gives {obs_shape[0]}x{obs_shape[1]}: "
-                f"use ppo.cnn={other!r}"
-            )
+    if not env.observation_space.is_image:
+        raise ValueError(
+            f"config.{config.algo}.policy='cnn' needs uint8 image observations (height, width, "
+            f"channels); {config.env_id} has {env.observation_space.dtype} {obs_shape}: "
+            f"use {config.algo}.policy='mlp'"
+        )
+    smallest = networks.cnn_min_size(f"{section.cnn}_cnn")
+    if min(obs_shape[:2]) < smallest:
+        other = "minatar" if section.cnn == "nature" else "nature"
+        raise ValueError(
+            f"config.{config.algo}.cnn={section.cnn!r} takes images of at least {smallest}x"
+            f"{smallest}; {config.env_id} gives {obs_shape[0]}x{obs_shape[1]}: "
+            f"use {config.algo}.cnn={other!r}"
+        )
 
 
 # Peak memory per byte of a PPO iteration's transitions (the rollout, its advantages, the

@@ -100,6 +100,8 @@ def test_atari_frames_are_scaled_by_255_on_device():
         ({"env_id": MINATAR, "ppo": {"policy": "cnn", "cnn": "nature"}},
          r"^config.ppo.cnn='nature' takes images of at least 36x36; Breakout-MinAtar gives "
          r"10x10: use ppo.cnn='minatar'$"),
+        ({"env_id": "Pendulum-v1", "algo": "sac", "sac": {"policy": "cnn"}},
+         r"^config.sac.policy='cnn' needs uint8 image observations .*use sac.policy='mlp'$"),
         ({"env_id": MINATAR, "ppo": {"policy": "cnnn"}},
          r"config.ppo.policy='cnnn' is invalid; must be one of \['mlp', 'cnn'\]; "
          r"did you mean 'cnn'\?"),
@@ -308,3 +310,66 @@ def test_hf_export_writes_image_trajectories_a_few_at_a_time():
     cartpole = rollouts.Trajectory(np.zeros((501, 4), np.float32), np.zeros(500, np.int32),
                                    np.zeros(500, np.float32), True)  # fmt: skip
     assert export.hf_writer_batch_size(cartpole) == 1000
+
+
+class DotImage:
+    """An 8x8 image with one lit pixel at a position that a 2-d Box action moves; the
+    reward is minus the position's distance to the centre. Images with Box actions: SAC's."""
+
+    observation_space = envs.Box.from_bounds(0, 255, (8, 8, 1), "uint8")
+    action_space = envs.Box.from_bounds(-1, 1, (2,))
+    max_episode_steps = 16
+
+    def _image(self, position):
+        row, column = jnp.clip(jnp.round(position), 0, 7).astype(jnp.int32)
+        return jnp.zeros((8, 8, 1), jnp.uint8).at[row, column, 0].set(255)
+
+    def reset(self, key):
+        key, start = jax.random.split(key)
+        position = jax.random.uniform(start, (2,), maxval=7.0)
+        return envs.base.initial_state(position, self._image(position), key)
+
+    def step(self, state, action):
+        position = jnp.clip(state.core + action, 0.0, 7.0)
+        image = self._image(position)
+        return state.replace(
+            core=position, obs=image, reward=-jnp.linalg.norm(position - 3.5),
+            terminated=jnp.zeros((), bool), truncated=jnp.zeros((), bool), final_obs=image,
+            time=state.time + 1,
+        )  # fmt: skip
+
+
+def test_sac_with_cnn_torsos_trains_on_images_kept_uint8_in_its_replay_buffer():
+    from conftest import compile_fast
+
+    from jaxrl_expert import sac
+    from jaxrl_expert.envs.wrappers import AutoReset, TimeLimit
+    from jaxrl_expert.train_rl import check_env_fits
+
+    env = AutoReset(TimeLimit(DotImage(), DotImage.max_episode_steps))
+    config = config_lib.base_config()
+    small = {
+        "policy": "cnn",
+        "cnn": "minatar",
+        "n_envs": 2,
+        "buffer_size": 64,
+        "learning_starts": 8,
+        "batch_size": 8,
+        "net_arch": {"pi": (16,), "qf": (16,)},
+    }
+    config_lib.apply_overrides(config, {"algo": "sac", "sac": small,
+                                        "normalize_kwargs": {"norm_obs": False}})  # fmt: skip
+    check_env_fits(config, env)
+    trainer = sac.make_train(config, env)
+    assert trainer.policy.torso == "minatar_cnn"
+    key = jax.random.PRNGKey(0)
+    state = compile_fast(trainer.init, key)(key)
+    assert state.buffer.obs.dtype == jnp.uint8 and state.buffer.next_obs.dtype == jnp.uint8
+    assert "torso" in state.params["params"] and "torso" in state.critic_params["params"]
+    n = np.int32(12)  # 24 transitions: gradient steps after the 8 random ones
+    state, metrics = compile_fast(trainer.train, state, n)(state, n)
+    assert float(metrics["updates"]) > 0 and int(metrics["first_nonfinite_iteration"]) == -1
+    stored = np.asarray(state.buffer.obs[:, :12])
+    assert set(np.unique(stored).tolist()) == {0, 255}  # one lit pixel per stored image
+    assert not jax.tree.all(jax.tree.map(jnp.array_equal, state.critic_params,
+                                         state.target_critic_params))  # fmt: skip
