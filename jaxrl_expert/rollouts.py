@@ -15,7 +15,7 @@ import numpy as np
 from flax import struct
 
 from jaxrl_expert.atomic_files import write_atomic
-from jaxrl_expert.envs import Env, EnvState, step_batch
+from jaxrl_expert.envs import Env, EnvState
 
 # policy(obs_batch, key) -> env actions for the batch
 BatchPolicy = Callable[[jax.Array, jax.Array], jax.Array]
@@ -49,7 +49,7 @@ def run_episodes(
 
     def step(run: _EpisodeRun) -> _EpisodeRun:
         key, action_key = jax.random.split(run.key)
-        env_state = step_batch(env, run.env_state, policy(run.env_state.obs, action_key))
+        env_state = jax.vmap(env.step)(run.env_state, policy(run.env_state.obs, action_key))
         ends_now = env_state.done & ~run.finished
         return _EpisodeRun(
             env_state=env_state,
@@ -186,7 +186,7 @@ def make_sampler(
         def step(s: _Sampling) -> _Sampling:
             key, action_key = jax.random.split(s.key)
             action = policy(s.env_state.obs, action_key)
-            after = step_batch(env, s.env_state, action)
+            after = jax.vmap(env.step)(s.env_state, action)
             record = _Records(
                 s.env_state.obs, action, after.true_reward, after.done, after.final_obs, s.active
             )

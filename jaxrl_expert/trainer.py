@@ -17,7 +17,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxrl_expert.envs import step_batch
 from jaxrl_expert.normalize import normalize_reward
 
 # Sums over a chunk's finished episodes; every other metric is a loss summed over updates.
@@ -114,7 +113,7 @@ def step_envs(
     training reward). A learned reward with live statistics absorbs the step; the reward
     is scaled, then normalized VecNormalize-style when config.normalize_reward."""
     obs = state.env_state.obs
-    next_env = step_batch(env, state.env_state, action)
+    next_env = jax.vmap(env.step)(state.env_state, action)
     if getattr(env, "updates_stats", False):
         next_env = env.update_batch_stats(obs, action, next_env)
     reward_norm, reward = state.reward_norm, next_env.reward * reward_scale

@@ -3,7 +3,6 @@
 from jaxrl_expert.envs.base import Box, Discrete, Env, EnvState, Space, space_from_json
 from jaxrl_expert.envs.host import HostEnv
 from jaxrl_expert.envs.registry import ENV_BACKENDS, ENV_IDS, is_brax, make, resolve_backend
-from jaxrl_expert.envs.wrappers import step_batch
 
 __all__ = [
     "ENV_BACKENDS",
@@ -18,5 +17,4 @@ __all__ = [
     "make",
     "resolve_backend",
     "space_from_json",
-    "step_batch",
 ]

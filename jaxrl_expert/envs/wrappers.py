@@ -42,56 +42,26 @@ class AutoReset:
         return self.env.reset(key)
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
-        after, reset_key = self._stepped(state, action)
-        return self._with_reset(after, reset_key)
-
-    def step_batch(self, states: EnvState, actions: jax.Array) -> EnvState:
-        """`vmap(step)` that computes the resets only when some env finished an episode
-        (the same numbers: a reset is costly for physics envs, and most steps end none)."""
-        after, reset_keys = jax.vmap(self._stepped)(states, actions)
-        return jax.lax.cond(
-            jnp.any(after.done),
-            lambda: jax.vmap(self._with_reset)(after, reset_keys),
-            lambda: after,
-        )
-
-    def _stepped(self, state: EnvState, action: jax.Array) -> tuple[EnvState, jax.Array]:
-        """The step with its bookkeeping, before any reset; and the key a reset uses."""
         # The previous step may have finished an episode: start new totals.
         episode_return = jnp.where(state.done, 0.0, state.episode_return)
         true_episode_return = jnp.where(state.done, 0.0, state.true_episode_return)
         episode_length = jnp.where(state.done, 0, state.episode_length)
         stepped = self.env.step(state, action)
         key, reset_key = jax.random.split(stepped.key)
-        after = stepped.replace(
+        fresh = self.env.reset(reset_key)
+        done = stepped.done
+        after = jax.tree.map(lambda new, cont: jnp.where(done, new, cont), fresh, stepped)
+        return after.replace(
+            reward=stepped.reward,
             true_reward=stepped.reward,
+            terminated=stepped.terminated,
+            truncated=stepped.truncated,
             final_obs=stepped.obs,
             episode_return=episode_return + stepped.reward,
             true_episode_return=true_episode_return + stepped.reward,
             episode_length=episode_length + 1,
             key=key,
         )
-        return after, reset_key
-
-    def _with_reset(self, after: EnvState, reset_key: jax.Array) -> EnvState:
-        """A finished episode's env restarted: a fresh physics state, observation, clock."""
-        fresh = self.env.reset(reset_key)
-        select = lambda new, current: jax.tree.map(
-            lambda a, b: jnp.where(after.done, a, b), new, current
-        )
-        return after.replace(
-            core=select(fresh.core, after.core),
-            obs=select(fresh.obs, after.obs),
-            time=select(fresh.time, after.time),
-        )
-
-
-def step_batch(env: Env, states: EnvState, actions: jax.Array) -> EnvState:
-    """One step of a batch of envs (a leading env axis): the env's own `step_batch`
-    where it has one, else `vmap(step)`."""
-    if hasattr(env, "step_batch"):
-        return env.step_batch(states, actions)
-    return jax.vmap(env.step)(states, actions)
 
 
 class RewardSwap:
@@ -120,16 +90,8 @@ class RewardSwap:
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
         inner, stats = state.core
-        stepped = self.env.step(state.replace(core=inner), action)
-        return self._rewarded(state, action, stepped, stats)
-
-    def step_batch(self, states: EnvState, actions: jax.Array) -> EnvState:
-        inner, stats = states.core
-        stepped = step_batch(self.env, states.replace(core=inner), actions)
-        return jax.vmap(self._rewarded)(states, actions, stepped, stats)
-
-    def _rewarded(self, state: EnvState, action: jax.Array, stepped: EnvState, stats) -> EnvState:
         episode_return = jnp.where(state.done, 0.0, state.episode_return)
+        stepped = self.env.step(state.replace(core=inner), action)
         batch = lambda x: jnp.asarray(x)[None]
         reward, _ = self.reward.apply(
             stats, batch(state.obs), batch(action), batch(stepped.final_obs), batch(stepped.done),
