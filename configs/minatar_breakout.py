@@ -4,7 +4,9 @@ Run:      python -m jaxrl_expert.train_rl --config=configs/minatar_breakout.py
 Budget:   1e7 env steps, as gymnax-blines (agents/Breakout-MinAtar/ppo.yaml), whose PPO
           reaches a return of 28 (gymnax README); `--config.total_timesteps=1000000` is the
           CPU budget of benchmarks/minatar.py.
-Measured: see the README's MinAtar table (benchmarks/minatar.py, side by side with rejax).
+Measured: 21.48 +- 7.83 (128 sampled episodes, seed 0) after 1e7 steps, 15.5 min on a
+          2-core CPU (~14k steps/s; below gymnax-blines' 28). At 1e6 steps: 6.48 against
+          rejax's 5.45 (the README's MinAtar table, benchmarks/minatar.py).
 For a CNN torso (MinAtar's one 3x3 layer of 16): --config.ppo.policy=cnn --config.ppo.cnn=minatar.
 """
 
