@@ -168,6 +168,7 @@ def test_the_atari_config_trains_one_tiny_iteration_and_saves_uint8_rollouts(tmp
     assert obs.dtype == np.uint8 and obs.shape[1:] == (84, 84, 4) and len(obs) >= 64
 
 
+@pytest.mark.slow  # ~8 s; MinAtar's render (tests/test_images.py) draws image policies by default
 def test_render_plays_an_atari_policy_as_the_frames_it_saw(tmp_path):
     from PIL import Image
 

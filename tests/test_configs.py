@@ -54,9 +54,11 @@ def is_gym(name):  # host envs: tests/test_host_envs.py trains the real seals an
 
 # Trained by other tests of the default run: tests/test_sac.py, tests/test_images.py
 # (minatar_breakout, which stands for the other MinAtar configs: the same settings, and
-# each game steps in test_envs.py).
+# each game steps in test_envs.py), and seals_cartpole, the default config, by most test
+# files (cartpole is its values on CartPole-v1, which tests/test_scale.py trains).
 TRAINED_ELSEWHERE = {"sac_pendulum", "sac_mountain_car_continuous", "minatar_breakout",
-                     "minatar_space_invaders", "minatar_asterix", "minatar_freeway"}  # fmt: skip
+                     "minatar_space_invaders", "minatar_asterix", "minatar_freeway",
+                     "seals_cartpole", "cartpole"}  # fmt: skip
 
 
 def smoke_is_slow(name):

@@ -125,6 +125,7 @@ def test_two_processes_under_jax_distributed_write_one_set_of_files(repo_dir, tm
     load_policy(str(run / "policies" / "final"))
 
 
+@pytest.mark.slow  # ~11 s: two chunk compiles; the multi-seed run below trains vmapped seeds
 def test_vmapped_seed_equals_a_single_run_with_that_seed():
     config = config_lib.base_config()
     config_lib.apply_overrides(config, TINY)
