@@ -373,3 +373,28 @@ def test_sac_with_cnn_torsos_trains_on_images_kept_uint8_in_its_replay_buffer():
     assert set(np.unique(stored).tolist()) == {0, 255}  # one lit pixel per stored image
     assert not jax.tree.all(jax.tree.map(jnp.array_equal, state.critic_params,
                                          state.target_critic_params))  # fmt: skip
+
+
+def test_a_cnn_potential_shapes_a_cnn_reward_and_round_trips(tmp_path):
+    from jaxrl_expert.rewards import ShapedRewardNet
+    from jaxrl_expert.rewards.nets import _CnnPotential
+
+    grid = envs.Box.from_bounds(0, 1, (6, 6, 2), "uint8")
+    base = CnnRewardNet(n_actions=3, hid_channels=(4,), obs_scale=1.0)
+    net = ShapedRewardNet(base, potential_hid_sizes=(5,), discount_factor=0.9,
+                          potential_cnn=True, obs_scale=1.0)  # fmt: skip
+    rng = np.random.default_rng(0)
+    obs, next_obs = (rng.integers(0, 2, (4, 6, 6, 2)).astype(np.uint8) for _ in range(2))
+    act, done = rng.integers(0, 3, 4), np.array([False, True, False, True])
+    variables = net.init(jax.random.PRNGKey(0), obs, act, next_obs, done)
+    potential = _CnnPotential((5,), True, 1.0)
+    phi = lambda o: potential.apply({"params": variables["params"]["potential"]}, o)
+    base_reward = base.apply({"params": variables["params"]["base"]}, obs, act, next_obs, done)
+    want = base_reward + 0.9 * (1 - done) * phi(next_obs) - phi(obs)
+    got = net.apply(variables, obs, act, next_obs, done)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    save_reward_net(str(tmp_path / "net"), net, variables, grid, envs.Discrete(3))
+    np.testing.assert_array_equal(load_reward("RewardNet_shaped", str(tmp_path / "net"))(
+        obs, act, next_obs, done), got)  # fmt: skip
+    np.testing.assert_array_equal(load_reward("RewardNet_unshaped", str(tmp_path / "net"))(
+        obs, act, next_obs, done), base_reward)  # fmt: skip

@@ -58,6 +58,20 @@ class BasicRewardNet(nn.Module):
         return _mlp(jnp.concatenate(inputs, axis=-1), self.hid_sizes)
 
 
+def _hwc(image: jax.Array, hwc_format: bool, scale: float) -> jax.Array:
+    """A batch of images as scaled float (..., height, width, channels)."""
+    image = jnp.asarray(image, jnp.float32) / scale
+    return image if hwc_format else jnp.moveaxis(image, -3, -1)
+
+
+def _build_cnn(x, hid_channels, kernel_size: int, stride: int, out_size: int) -> jax.Array:
+    """imitation's build_cnn: 'same' convolutions with ReLU, a global average pool, a dense
+    layer of out_size outputs."""
+    for channels in hid_channels:
+        x = nn.relu(Conv(channels, kernel_size, stride, padding="SAME")(x))
+    return nn.Dense(out_size)(x.mean(axis=(-3, -2)))
+
+
 class CnnRewardNet(nn.Module):
     """imitation's CnnRewardNet: a CNN over the chosen images stacked on channels.
 
@@ -84,16 +98,13 @@ class CnnRewardNet(nn.Module):
             raise ValueError("CnnRewardNet must take current or next state as input")
         if self.use_action and not self.n_actions:
             raise ValueError("CnnRewardNet can only use Discrete actions (n_actions > 0)")
-        images = []
-        for used, image in ((self.use_state, obs), (self.use_next_state, next_obs)):
-            if used:
-                image = jnp.asarray(image, jnp.float32) / self.obs_scale
-                images.append(image if self.hwc_format else jnp.moveaxis(image, -3, -1))
-        x = jnp.concatenate(images, axis=-1)
-        for channels in self.hid_channels:
-            x = nn.relu(Conv(channels, self.kernel_size, self.stride, padding="SAME")(x))
+        used = [
+            image for on, image in ((self.use_state, obs), (self.use_next_state, next_obs)) if on
+        ]
+        x = jnp.concatenate([_hwc(i, self.hwc_format, self.obs_scale) for i in used], axis=-1)
         per_action = self.n_actions if self.use_action else 1
-        out = nn.Dense(per_action * (2 if self.use_done else 1))(x.mean(axis=(-3, -2)))
+        out_size = per_action * (2 if self.use_done else 1)
+        out = _build_cnn(x, self.hid_channels, self.kernel_size, self.stride, out_size)
         index = jnp.asarray(act, jnp.int32) if self.use_action else jnp.zeros(out.shape[:1], int)
         if self.use_done:
             index = index + per_action * jnp.asarray(done, jnp.int32)
@@ -101,15 +112,27 @@ class CnnRewardNet(nn.Module):
 
 
 class ShapedRewardNet(nn.Module):
-    """base reward + discount * (1 - done) * potential(next_obs) - potential(obs)."""
+    """base reward + discount * (1 - done) * potential(next_obs) - potential(obs).
+
+    The potential is an MLP over flattened observations (imitation's
+    BasicPotentialMLP), or with `potential_cnn` a CNN over images
+    (BasicPotentialCNN: potential_hid_sizes are its channels).
+    """
 
     base: nn.Module
     potential_hid_sizes: Sequence[int] = (32, 32)
     discount_factor: float = 0.99
+    potential_cnn: bool = False
+    hwc_format: bool = True  # CNN potential: images are (h, w, c); False: (c, h, w)
+    obs_scale: float = 255.0  # CNN potential: images are divided by this
 
     @nn.compact
     def __call__(self, obs, act, next_obs, done) -> jax.Array:
-        potential = _Potential(self.potential_hid_sizes, name="potential")
+        if self.potential_cnn:
+            potential = _CnnPotential(self.potential_hid_sizes, self.hwc_format, self.obs_scale,
+                                      name="potential")  # fmt: skip
+        else:
+            potential = _Potential(self.potential_hid_sizes, name="potential")
         not_done = 1.0 - jnp.asarray(done, jnp.float32)
         shaping = self.discount_factor * not_done * potential(next_obs) - potential(obs)
         return self.base(obs, act, next_obs, done) + shaping
@@ -121,6 +144,18 @@ class _Potential(nn.Module):
     @nn.compact
     def __call__(self, obs) -> jax.Array:
         return _mlp(_flat(obs), self.hid_sizes)
+
+
+class _CnnPotential(nn.Module):
+    hid_channels: Sequence[int]
+    hwc_format: bool
+    obs_scale: float
+
+    @nn.compact
+    def __call__(self, obs) -> jax.Array:
+        return _build_cnn(_hwc(obs, self.hwc_format, self.obs_scale), self.hid_channels, 3, 1, 1)[
+            ..., 0
+        ]
 
 
 def BasicShapedRewardNet(
