@@ -162,8 +162,8 @@ def test_a_policy_trains_on_a_saved_cnn_reward_net(cnn_reward_run):
     assert reward(obs, jnp.array([0, 1, 2]), obs, jnp.zeros((3,), bool)).tolist() == [0, 0, 1]
     with np.load(os.path.join(log_dir, "rollouts", "final.npz"), allow_pickle=False) as data:
         acts = data["acts"]
-    assert np.mean(acts == 2) > 0.8  # learned from the reward net (1/3 at random)
-    assert stats["return_mean"] >= 0.6 * stats["len_mean"]  # 1 per action 2: 1/3 at random
+    assert np.mean(acts == 2) > 0.6  # learned from the reward net (1/3 at random; 0.85 here)
+    assert stats["return_mean"] >= 0.5 * stats["len_mean"]  # 1 per action 2: 1/3 at random
     assert stats["monitor_return_mean"] < stats["return_mean"]  # Breakout's own reward is rare
 
 
@@ -177,7 +177,7 @@ def test_a_short_cnn_run_on_minatar_beats_a_random_policy(tmp_path):
              "batch_size": 128, "learning_rate": 1e-3, "net_arch": {"pi": (64,), "vf": (64,)}},
     )  # fmt: skip
     baseline = random_return(MINATAR)  # about 0.4: a random paddle seldom returns the ball
-    assert stats["monitor_return_mean"] >= baseline + 1.0, (stats, baseline)
+    assert stats["monitor_return_mean"] >= baseline + 0.75, (stats, baseline)  # +1.2 here
 
 
 @pytest.fixture(scope="module")
