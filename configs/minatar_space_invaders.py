@@ -3,7 +3,9 @@
 Run:      python -m jaxrl_expert.train_rl --config=configs/minatar_space_invaders.py
 Budget:   1e7 env steps, as gymnax-blines (agents/SpaceInvaders-MinAtar/ppo.yaml, the same
           values as Breakout's), whose PPO reaches a return of 131 (gymnax README).
-Measured: see the README's MinAtar table (benchmarks/minatar.py, side by side with rejax).
+Measured: 126.59 +- 34.38 (128 sampled episodes, seed 0) after 1e7 steps, 14.6 min on a
+          2-core CPU (~12k steps/s). At 1e6 steps: 50.40 against rejax's 46.12 (the README's
+          MinAtar table, benchmarks/minatar.py).
 """
 
 import os
