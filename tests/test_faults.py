@@ -79,6 +79,7 @@ def test_a_kill_between_the_seeds_saves_resumes_from_the_step_both_have(two_seed
     assert steps(log_dir, "seed_0") == steps(log_dir, "seed_1") == [2, 3]
 
 
+@pytest.mark.slow  # ~10 s; the two-seed resume rule is tested by the max_to_keep test
 def test_a_kill_at_the_first_checkpoint_of_one_seed_starts_afresh(two_seeds, tmp_path):
     log_dir = tmp_path / "run"
     shutil.copytree(two_seeds, log_dir)

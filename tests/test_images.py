@@ -375,6 +375,7 @@ def test_sac_with_cnn_torsos_trains_on_images_kept_uint8_in_its_replay_buffer():
                                          state.target_critic_params))  # fmt: skip
 
 
+@pytest.mark.slow  # ~5 s of eager convolutions; CnnRewardNet itself is in the default run
 def test_a_cnn_potential_shapes_a_cnn_reward_and_round_trips(tmp_path):
     from jaxrl_expert.rewards import ShapedRewardNet
     from jaxrl_expert.rewards.nets import _CnnPotential

@@ -65,6 +65,7 @@ FOUR_DEVICES = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # ~15 s; test_generate.py runs two devices, the next test two processes
 def test_four_devices_shard_envs_and_match_one_device(repo_dir, tmp_path):
     env = fast_compile_env(XLA_FLAGS="--xla_force_host_platform_device_count=4",
                            PYTHONPATH=repo_dir)  # fmt: skip
