@@ -634,16 +634,25 @@ def main(argv: list[str]) -> None:
     for name in ROWS:
         if name in _ONLY.value:
             print(f"{name} ...", flush=True)
-            row = run_rows[name]()
-            row["date"] = datetime.datetime.now().isoformat(timespec="seconds")
-            row["load_average_after"] = [round(x, 2) for x in os.getloadavg()]  # shared machine
-            measured[name] = results["rows"][name] = row
-            write_json(RESULTS, results)  # after every row
+            record_row(RESULTS, results, measured, name, run_rows[name]())
+    print_report(results, quick, table(measured))
+
+
+def record_row(path: str, results: dict, measured: dict, name: str, row: dict) -> None:
+    """Stamps a finished row (date, the load after it: the machine is shared), keeps it in
+    `results` and `measured`, and writes `results` to `path` (a crash loses no row)."""
+    row["date"] = datetime.datetime.now().isoformat(timespec="seconds")
+    row["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    measured[name] = results["rows"][name] = row
+    write_json(path, results)
+
+
+def print_report(results: dict, quick: bool, table_text: str) -> None:
     print()
     print(
         f"machine: {json.dumps(results['machine'])}" + ("  (QUICK: smoke budgets)" if quick else "")
     )
-    print(table(measured))
+    print(table_text)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import datetime
 import functools
 import itertools
 import json
@@ -63,9 +62,10 @@ from benchmarks.anchors import (  # noqa: E402
     child_env,
     ensure_venv,
     machine,
+    print_report,
+    record_row,
 )
 from jaxrl_expert import config as config_lib  # noqa: E402
-from jaxrl_expert.atomic_files import write_json  # noqa: E402
 
 RESULTS = os.path.join(REPO, "benchmarks", "results", "minatar.json")
 GAMES = {  # our config name suffix -> gymnax id
@@ -315,19 +315,12 @@ def main(argv: list[str]) -> None:
     for game in _GAMES.value:
         print(f"{game} ...", flush=True)
         row = game_row(game, steps, seeds, episodes)
-        row["date"] = datetime.datetime.now().isoformat(timespec="seconds")
-        row["load_average_after"] = [round(x, 2) for x in os.getloadavg()]  # shared machine
         for who in ("ours", "ours@rejax", "rejax"):
             done = [e for e in row["entries"] if e["who"] == who and "error" not in e]
             if done:
                 row[f"{who}_mean_return"] = float(np.mean([e["return"] for e in done]))
-        measured[game] = results["rows"][game] = row
-        write_json(RESULTS, results)  # after every game
-    print()
-    print(
-        f"machine: {json.dumps(results['machine'])}" + ("  (QUICK: smoke budgets)" if quick else "")
-    )
-    print(table(measured))
+        record_row(RESULTS, results, measured, game, row)
+    print_report(results, quick, table(measured))
 
 
 if __name__ == "__main__":
