@@ -74,7 +74,7 @@ class ReplayBuffer:
     def add(self, obs, action, reward, next_obs, terminated) -> ReplayBuffer:
         """One vectorized step (arrays (n_envs, ...)), overwriting the oldest when full."""
         position = self.added % self.capacity
-        put = lambda buffer, x: buffer.at[:, position].set(x.astype(jnp.float32))
+        put = lambda buffer, x: buffer.at[:, position].set(x.astype(buffer.dtype))
         return ReplayBuffer(
             put(self.obs, obs),
             put(self.action, action),
