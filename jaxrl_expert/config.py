@@ -164,6 +164,10 @@ def base_config() -> ml_collections.ConfigDict:
     sac.cnn = "nature"  # policy='cnn' torso: 'nature' (SB3 NatureCNN, 84x84) or 'minatar'
     sac.use_sde = False  # SB3's generalized state-dependent exploration: not supported
     sac.reward_scale = 1.0  # Brax reward_scaling: training reward multiplier
+    # False: checkpoints leave out the replay buffer (light: the networks' size, not the
+    # buffer's); a resume then refills learning_starts transitions with the restored
+    # policy before training on (True: exact, bit-identical resume).
+    sac.checkpoint_buffer = True
     return config
 
 
@@ -575,6 +579,7 @@ def _validate_sac(check: _Checker, sac: ml_collections.ConfigDict) -> None:
     if sac.use_sde is not False:
         check.fail("sac.use_sde", "False (SB3's gSDE exploration is not implemented)")
     check.number("sac.reward_scale", 0, None, low_open=True)
+    check.boolean("sac.checkpoint_buffer")
 
 
 def entropy_coefficient(ent_coef: Any) -> tuple[bool, float] | None:

@@ -84,6 +84,12 @@ class ReplayBuffer:
             self.added + 1,
         )
 
+    def left_out(self) -> ReplayBuffer:
+        """The buffer as a light checkpoint holds it: no stored steps (zero-size arrays)."""
+        empty = lambda x: x[:, :0]
+        return self.replace(**{name: empty(getattr(self, name)) for name in
+                               ("obs", "action", "reward", "next_obs", "terminated")})  # fmt: skip
+
     def sample(self, key: jax.Array, per_env: int) -> Batch:
         """`per_env` stored steps of every env, uniformly with replacement, flattened."""
         n_envs = self.reward.shape[0]
@@ -222,14 +228,15 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
             gradient_steps=jnp.zeros((), jnp.int32),
         )
 
-    def collect_step(carry, _):
+    def collect_step(carry, step_in_iteration):
         state, key = carry
         key, action_key, random_key = jax.random.split(key, 3)
         obs = state.env_state.obs
         dist, _ = policy.apply(state.params, state.obs_rms, obs)
         action = dist.squash(dist.sample(action_key))
         uniform = jax.random.uniform(random_key, action.shape, minval=-1.0, maxval=1.0)
-        action = jnp.where(state.buffer.added < random_steps, uniform, action)
+        steps_done = state.iteration * sac.train_freq + step_in_iteration  # per env
+        action = jnp.where(steps_done < random_steps, uniform, action)
         sent = policy.unit_to_env(action)
         next_env, reward_norm, reward = step_envs(env, config, sac.reward_scale, state, sent)
         terminated = next_env.done & ~next_env.truncated
@@ -319,12 +326,13 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         key, collect_key, train_key = jax.random.split(state.key, 3)
         # 1. train_freq steps of every env into the replay buffer.
         (state, _), steps = jax.lax.scan(
-            collect_step, (state, collect_key), None, length=sac.train_freq
+            collect_step, (state, collect_key), jnp.arange(sac.train_freq)
         )
         # 2. The policy's observation statistics absorb them.
         if norm.norm_obs:
             state = state.replace(obs_rms=state.obs_rms.update(steps.obs))
-        # 3. Gradient steps, once more than learning_starts transitions are stored (SB3).
+        # 3. Gradient steps, once more than learning_starts transitions are stored (SB3;
+        # after a light resume, the restored policy's transitions refill the buffer first).
         ready = state.buffer.added > sac.learning_starts // sac.n_envs
         state, losses = jax.lax.cond(ready, train_networks, skip_training, state, train_key)
         state = state.replace(key=key, iteration=state.iteration + 1)
@@ -340,4 +348,13 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         return (state.params, state.critic_params, state.log_ent_coef, state.obs_rms,
                 state.reward_norm)  # fmt: skip
 
-    return Trainer(init=init, train=make_chunk(iteration, METRIC_NAMES, checked), policy=policy)
+    def saved(state: SACState) -> SACState:
+        """A light checkpoint (sac.checkpoint_buffer=False) leaves out the stored steps."""
+        return state if sac.checkpoint_buffer else state.replace(buffer=state.buffer.left_out())
+
+    def resumed(fresh: SACState, restored: SACState) -> SACState:
+        """From a light checkpoint: the fresh, empty buffer."""
+        return restored if sac.checkpoint_buffer else restored.replace(buffer=fresh.buffer)
+
+    train = make_chunk(iteration, METRIC_NAMES, checked)
+    return Trainer(init=init, train=train, policy=policy, saved=saved, resumed=resumed)

@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import datetime
 import difflib
+import functools
 import json
 import math
 import os
@@ -23,7 +24,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -34,6 +35,7 @@ from ml_collections import config_flags
 
 from jaxrl_expert import checkpoints, cli, devices, envs, layout, networks, plot, ppo, rollouts, sac
 from jaxrl_expert import config as config_lib
+from jaxrl_expert import trainer as trainer_lib
 from jaxrl_expert.atomic_files import DirectoryLock, recover_replaced, write_json
 from jaxrl_expert.envs.wrappers import RewardSwap
 from jaxrl_expert.logging import ProgressBar, TrainLogger, configure_console, summarize
@@ -210,7 +212,10 @@ def memory_estimate(config: ml_collections.ConfigDict, env: envs.Env) -> dict[st
     action = 4 * math.prod(getattr(env.action_space, "shape", ()) or (1,))
     step = 2 * obs + action + 32  # obs, next/final obs, action; rewards, values, flags
     if config.algo == "sac":
-        training = config.sac.buffer_size * step * HOST_COPY
+        # A checkpoint copies the buffer to the host, unless it leaves the buffer out.
+        training = (
+            config.sac.buffer_size * step * (HOST_COPY if config.sac.checkpoint_buffer else 1)
+        )
     else:
         training = config.ppo.n_envs * config.ppo.n_steps * step * PPO_BYTES_PER_TRANSITION_BYTE
     n_timesteps, n_episodes = config_lib.rollout_request(config)
@@ -438,8 +443,8 @@ def _train_and_save(
     for logger in loggers:
         if logger is not None:
             cleanup.callback(logger.close)
-    state = _train_chunks(config, schedule, state, train_chunk, stores, outputs, run_dirs,
-                          loggers, progress, cleanup)  # fmt: skip
+    state = _train_chunks(config, schedule, state, train_chunk, trainer.saved, stores, outputs,
+                          run_dirs, loggers, progress, cleanup)  # fmt: skip
     return _final_outputs(config, schedule, state, outputs, run_dirs, loggers, log_dir)
 
 
@@ -559,9 +564,9 @@ def _initial_state(
     state = devices.compile_for_one_call(jax.jit(trainer.init, out_shardings=sharding), keys)(keys)
     restored = None
     while resumed_at is not None and restored is None:
-        restored, resumed_at = _restore(stores, state, resumed_at)
+        restored, resumed_at = _restore(stores, state, resumed_at, trainer.saved)
     if restored is not None:
-        restored = jax.device_put(restored, sharding)
+        restored = jax.device_put(trainer.resumed(state, restored), sharding)
         if restart_episodes:
             # A host env's state lives in its process: episodes restart (the learner's
             # state is restored exactly; VecNormalize's running returns start at zero).
@@ -581,17 +586,21 @@ def _initial_state(
     return state, resumed_at
 
 
-def _restore(stores: list, like: Any, at: int) -> tuple[Any, int | None]:
-    """(every seed's state at step `at`, at); or, when one is unreadable, (None, the
-    previous step every seed has) after setting it aside."""
+def _restore(
+    stores: list, like: Any, at: int, saved: Callable[[Any], Any]
+) -> tuple[Any, int | None]:
+    """(what every seed's checkpoint at step `at` holds, `saved` of a state, stacked; at);
+    or, when one is unreadable, (None, the previous step every seed has) after setting
+    it aside."""
     try:
-        return _stack([store.restore(at, _seed_slice(like, i)) for i, store in
+        return _stack([store.restore(at, _seed_slice(like, i, saved)) for i, store in
                        enumerate(stores)]), at  # fmt: skip
     except ValueError as e:
         if jax.process_count() > 1:
             raise
         error = e
-    bad = [store for store in stores if not _readable(store, at, like)] or stores
+    bad = [store for store in stores if not _readable(store, at, _seed_slice(like, 0, saved))]
+    bad = bad or stores
     for store in bad:
         logging.warning("%s; set aside as %s", error, store.set_aside(at, "unreadable"))
     earlier = set.intersection(*(set(store.complete_iterations()) for store in stores))
@@ -604,7 +613,7 @@ def _restore(stores: list, like: Any, at: int) -> tuple[Any, int | None]:
 
 def _readable(store: checkpoints.TrainCheckpoints, at: int, like: Any) -> bool:
     try:
-        store.restore(at, _seed_slice(like, 0))
+        store.restore(at, like)
     except ValueError:
         return False
     return True
@@ -615,6 +624,7 @@ def _train_chunks(
     schedule: _Schedule,
     state: Any,
     train_chunk: Any,
+    saved: Callable[[Any], Any],
     stores: list,
     outputs: Outputs,
     run_dirs: list[str],
@@ -674,7 +684,7 @@ def _train_chunks(
         state, chunk_totals = train_chunk(state, np.int32(boundary - done))
         snapshots = None  # copies: the next chunk consumes `state`
         if boundary in schedule.saves or boundary in schedule.checkpoints:
-            snapshots = [_seed_slice(state, i) for i in range(n_seeds)]
+            snapshots = [_seed_slice(state, i, saved) for i in range(n_seeds)]
         if pending is not None:
             handle(*pending)
         pending, done = (boundary, chunk_totals, snapshots), boundary
@@ -751,13 +761,15 @@ def _final_outputs(
     return results
 
 
-@jax.jit
-def _seed_slice(tree: Any, index: int) -> Any:
-    """Seed `index` of a seed-stacked pytree: one compiled program for every index.
+@functools.partial(jax.jit, static_argnums=2)
+def _seed_slice(tree: Any, index: int, view: Callable[[Any], Any] = trainer_lib.whole) -> Any:
+    """`view` of seed `index` of a seed-stacked pytree (e.g. what a checkpoint holds of
+    a state, `Trainer.saved`): one compiled program for every index.
 
-    (Indexing leaf by leaf outside jit dispatches one gather per leaf: seconds per run.)
+    (Indexing leaf by leaf outside jit dispatches one gather per leaf: seconds per run;
+    in one program, what the view leaves out is never copied.)
     """
-    return jax.tree.map(lambda x: x[index], tree)
+    return view(jax.tree.map(lambda x: x[index], tree))
 
 
 def _stack(trees: list[Any]) -> Any:

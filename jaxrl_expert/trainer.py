@@ -5,7 +5,9 @@ An algorithm module (ppo, sac) exposes `make_train(config, env) -> Trainer` and
 and `obs_rms` (the policy's arrays, saved by `PolicySpec`), `reward_norm`,
 `env_state`, `key` and `iteration`; `train(state, n)` runs n iterations in
 one compiled program and returns summed metrics (`EPISODE_METRICS`, its
-losses, `iterations`, `updates`) and `first_nonfinite_iteration`.
+losses, `iterations`, `updates`) and `first_nonfinite_iteration`. A checkpoint
+holds `saved(state)` (the whole state unless the algorithm leaves a part out);
+a resume continues from `resumed(fresh, restored)`.
 """
 
 from __future__ import annotations
@@ -35,10 +37,22 @@ def init_seeds(init: Callable[[jax.Array], Any], keys: jax.Array) -> Any:
     return jax.lax.map(init, keys)
 
 
+def whole(state: Any) -> Any:
+    return state
+
+
+def restored_as_is(fresh: Any, restored: Any) -> Any:
+    return restored
+
+
 class Trainer(NamedTuple):
     init: Callable[[jax.Array], Any]
     train: Callable[[Any, jax.Array], tuple[Any, dict[str, jax.Array]]]
     policy: Any  # PolicySpec
+    # What a checkpoint holds of a state (zero-size arrays stand for a part left out) and
+    # the state a resume continues from (a fresh state supplies the parts left out).
+    saved: Callable[[Any], Any] = whole
+    resumed: Callable[[Any, Any], Any] = restored_as_is
 
     def for_seeds(self, n_seeds: int) -> Trainer:
         """init/train over a leading seed axis (of size 1 too: callers never branch).
@@ -48,14 +62,14 @@ class Trainer(NamedTuple):
         """
         if n_seeds > 1:
             train = jax.vmap(self.train, in_axes=(0, None))
-            return Trainer(lambda keys: init_seeds(self.init, keys), train, self.policy)
+            return self._replace(init=lambda keys: init_seeds(self.init, keys), train=train)
         add = lambda tree: jax.tree.map(lambda x: x[None], tree)
         drop = lambda tree: jax.tree.map(lambda x: x[0], tree)
 
         def train_one(state: Any, n_iterations: jax.Array):
             return add(self.train(drop(state), n_iterations))
 
-        return Trainer(lambda keys: add(self.init(keys[0])), train_one, self.policy)
+        return self._replace(init=lambda keys: add(self.init(keys[0])), train=train_one)
 
 
 def all_finite(tree: Any) -> jax.Array:

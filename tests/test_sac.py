@@ -259,3 +259,26 @@ def test_sac_trains_on_a_learned_reward_and_reports_the_ground_truth(tmp_path):
                           "net_arch": {"pi": (16,), "qf": (16,)}})  # fmt: skip
     assert stats["return_mean"] == 0.0 and stats["return_max"] == 0.0  # the zero reward
     assert stats["monitor_return_mean"] < -100  # Pendulum's ground truth, always negative
+
+
+def test_a_light_checkpoint_leaves_out_the_buffer_and_resumes_refilling_it(
+    pendulum_run, tmp_path, compilation_cache
+):
+    exact, _ = pendulum_run
+    log_dir = tmp_path / "run"
+    light = {**PENDULUM, "sac": {**PENDULUM["sac"], "checkpoint_buffer": False}}
+    with compilation_cache.in_process():  # the same programs as pendulum_run's
+        train_rl(load_config_file("sac_pendulum"), log_dir=str(log_dir),
+                 **{**light, "total_timesteps": 6_000})  # fmt: skip
+        size = lambda d: sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+        checkpoint = log_dir / "checkpoints" / "6000"
+        # The exact checkpoint's buffer holds 6,000 transitions (obs, action, reward, next
+        # obs, done: 9 floats), compressed; the light one holds none.
+        stored = 6_000 * 9 * 4
+        assert size(exact / "checkpoints" / "6000") - size(checkpoint) > 0.6 * stored
+        stats = train_rl(load_config_file("sac_pendulum"), log_dir=str(log_dir), **light)
+    # Resumed with an empty buffer: 100 (learning_starts) transitions of the restored
+    # policy, then training went on to a policy as good as the exact run's.
+    assert stats["monitor_return_mean"] >= -400, stats
+    records = [json.loads(line) for line in (log_dir / "metrics.jsonl").open()]
+    assert [r["timesteps"] for r in records] == list(range(2_000, 12_001, 2_000))
