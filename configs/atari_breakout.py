@@ -14,6 +14,8 @@ Env:      SB3's AtariWrapper + VecFrameStack(4) (env_kwargs.atari_wrapper, saved
           Sticky actions (repeat_action_probability 0.25) as ALE/...-v5 defines them; rl-zoo
           trains BreakoutNoFrameskip-v4 (no sticky actions): set
           config.env_id = "BreakoutNoFrameskip-v4" for that.
+          --config.env_backend=envpool steps the same game and preprocessing with EnvPool
+          (pip install -e '.[envpool]'): 2.0x the env steps/s, 1.07x PPO's on a 2-core CPU.
 """
 
 import ml_collections

@@ -83,7 +83,7 @@ def base_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.algo = "ppo"  # 'ppo' (config.ppo) or 'sac' (config.sac; Box actions)
     config.env_id = "seals/CartPole-v0"  # a JAX port (envs.ENV_IDS) or any Gymnasium id
-    config.env_backend = "auto"  # 'auto' (our JAX port if any), 'jax', 'gymnasium(_async)'
+    config.env_backend = "auto"  # 'auto' (JAX port if any), 'jax', 'gymnasium(_async)', 'envpool'
     config.env_kwargs = ml_collections.ConfigDict()  # passed to envs.make(env_id, **env_kwargs)
     config.seed = 0  # one seed fixes everything: init, env resets, sampling, shuffling
     config.total_timesteps = 1_000_000  # env steps to train for (rounded up to whole iterations)
@@ -164,10 +164,9 @@ def base_config() -> ml_collections.ConfigDict:
     sac.cnn = "nature"  # policy='cnn' torso: 'nature' (SB3 NatureCNN, 84x84) or 'minatar'
     sac.use_sde = False  # SB3's generalized state-dependent exploration: not supported
     sac.reward_scale = 1.0  # Brax reward_scaling: training reward multiplier
-    # False: checkpoints leave out the replay buffer (light: the networks' size, not the
-    # buffer's); a resume then refills learning_starts transitions with the restored
-    # policy before training on (True: exact, bit-identical resume).
-    sac.checkpoint_buffer = True
+    # False: light checkpoints without the replay buffer; a resume then refills
+    # learning_starts transitions with the restored policy before training on.
+    sac.checkpoint_buffer = True  # checkpoints hold the replay buffer: bit-exact resume
     return config
 
 

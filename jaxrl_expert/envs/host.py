@@ -357,6 +357,38 @@ def _host_call(fn: Any, result_shapes: tuple, *args: jax.Array) -> tuple[jax.Arr
     return tuple(call(*args))
 
 
+def _envpool_maker(env_id: str, spec: Any, settings: dict | None, kwargs: dict) -> Any:
+    """make(n, horizon) -> an `EnvPoolVector` of env_id's game, after checking EnvPool
+    serves it with these settings (kwargs: the Gymnasium ones, checked by the probe)."""
+    from jaxrl_expert.envs import envpool
+
+    if not is_atari(spec):
+        raise ValueError(
+            f"env_backend 'envpool' serves Atari games (ALE ids); {env_id} is not one: "
+            "use env_backend 'gymnasium'"
+        )
+    if settings is None:
+        raise ValueError(
+            "env_kwargs atari_wrapper=False: EnvPool always preprocesses Atari frames; "
+            "use env_backend 'gymnasium' for the raw screen"
+        )
+    allowed = (*envpool.ENVPOOL_KWARGS, "frameskip", "atari_wrapper", "max_episode_steps")
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"env_kwargs {unknown} not allowed with env_backend 'envpool'; allowed: "
+            f"{sorted(allowed)}"
+        )
+    task = envpool.envpool_task(env_id, spec)
+    options = {k: {**spec.kwargs, **kwargs}[k] for k in envpool.ENVPOOL_KWARGS
+               if k in {**spec.kwargs, **kwargs}}  # fmt: skip
+
+    def make(n: int, horizon: int) -> Any:
+        return envpool.EnvPoolVector(task, n, settings, {**options, "max_episode_steps": horizon})
+
+    return make
+
+
 def _seeds(key_data: np.ndarray) -> list[int]:
     """One Gymnasium seed per PRNG key (uint32 pairs)."""
     pairs = np.asarray(key_data, np.uint32).reshape(-1, 2).astype(np.uint64)
@@ -366,16 +398,20 @@ def _seeds(key_data: np.ndarray) -> list[int]:
 class HostEnv:
     """A registered Gymnasium env as a functional `Env` (see the module docstring).
 
-    `asynchronous=True` steps each vector env's copies in subprocesses, worth it
-    only when one env step costs more than a process round trip.
+    vectorizer: 'sync' (Gymnasium's vector env in this process), 'async' (each
+    copy in a subprocess, worth it only when one env step costs more than a
+    process round trip) or 'envpool' (Atari games only: EnvPool's threaded C++
+    implementation of the same preprocessing, `envs.envpool`).
     """
 
-    def __init__(self, env_id: str, asynchronous: bool = False, **kwargs: Any) -> None:
+    def __init__(self, env_id: str, vectorizer: str = "sync", **kwargs: Any) -> None:
         gym = _import_gymnasium()
         spec = gym_spec(env_id)
         self.env_id = env_id
         kwargs = dict(kwargs)
         self.atari_wrapper = _atari_settings(env_id, spec, kwargs)
+        if vectorizer == "envpool":
+            make_pool = _envpool_maker(env_id, spec, self.atari_wrapper, kwargs)
         atari_steps = kwargs.pop("max_episode_steps", None) if self.atari_wrapper else None
         wrappers = []
         if self.atari_wrapper is not None:
@@ -404,14 +440,15 @@ class HostEnv:
             )
         self.max_episode_steps = int(horizon)
         self.clip_reward = self.atari_wrapper is not None and self.atari_wrapper["clip_reward"]
-        mode = "async" if asynchronous else "sync"
         autoreset = gym.vector.AutoresetMode.SAME_STEP
 
         def make_vector(n: int) -> Any:
+            if vectorizer == "envpool":
+                return make_pool(n, self.max_episode_steps)
             return gym.make_vec(
                 spec,
                 num_envs=n,
-                vectorization_mode=mode,
+                vectorization_mode=vectorizer,
                 vector_kwargs={"autoreset_mode": autoreset},
                 wrappers=wrappers or None,
                 **kwargs,

@@ -14,8 +14,10 @@ from jaxrl_expert.envs.wrappers import AutoReset, TimeLimit
 
 BRAX_IDS = tuple(f"brax/{name}" for name in BRAX_NAMES)
 ENV_IDS = GYMNAX_IDS + SEALS_CLASSIC_IDS + BRAX_IDS + SEALS_BRAX_IDS
-# auto: our JAX port when the id has one, else Gymnasium; *_async: subprocess vector envs.
-ENV_BACKENDS = ("auto", "jax", "gymnasium", "gymnasium_async")
+# auto: our JAX port when the id has one, else Gymnasium; *_async: subprocess vector envs;
+# envpool: EnvPool's Atari games (the Gymnasium ids and preprocessing, EnvPool's C++).
+ENV_BACKENDS = ("auto", "jax", "gymnasium", "gymnasium_async", "envpool")
+_VECTORIZERS = {"gymnasium": "sync", "gymnasium_async": "async", "envpool": "envpool"}
 
 
 def is_brax(env_id: str) -> bool:
@@ -23,7 +25,7 @@ def is_brax(env_id: str) -> bool:
 
 
 def resolve_backend(env_id: str, env_backend: str = "auto") -> str:
-    """The backend `make` uses for env_id: 'jax', 'gymnasium' or 'gymnasium_async'.
+    """The backend `make` uses for env_id: 'jax', 'gymnasium', 'gymnasium_async' or 'envpool'.
 
     Raises ValueError naming the id and the close matches of both registries
     when neither knows it (Gymnasium is imported only for ids we do not port).
@@ -56,7 +58,7 @@ def make(env_id: str, env_backend: str = "auto", **kwargs: Any) -> Env:
     """
     backend = resolve_backend(env_id, env_backend)
     if backend != "jax":
-        return HostEnv(env_id, asynchronous=backend == "gymnasium_async", **kwargs)
+        return HostEnv(env_id, vectorizer=_VECTORIZERS[backend], **kwargs)
     if env_id in GYMNAX_IDS:
         raw = GymnaxEnv(env_id, **kwargs)
     elif env_id in SEALS_CLASSIC_IDS:
