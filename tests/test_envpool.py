@@ -1,9 +1,13 @@
 """EnvPool's Atari behind the host path: the Gymnasium ids, spaces and preprocessing."""
 
+import importlib.util
+import os
+
 import numpy as np
 import pytest
 
-pytest.importorskip("envpool", reason="needs the envpool extra: pip install -e '.[envpool]'")
+if importlib.util.find_spec("envpool") is None:  # not imported here: see the env test
+    pytest.skip("needs the envpool extra: pip install -e '.[envpool]'", allow_module_level=True)
 pytest.importorskip("ale_py", reason="needs the atari extra: pip install -e '.[atari]'")
 
 from test_atari import FRAMES, play
@@ -42,9 +46,21 @@ def test_envpool_frames_stack_reset_in_the_same_step_and_rewards_clip():
     env.close()
 
 
+def test_envpool_leaves_the_environment_variables_as_they_were():
+    """EnvPool's import sets MPLBACKEND=Agg and more; children would inherit them."""
+    import subprocess
+    import sys
+
+    code = ("import os; before = dict(os.environ); from jaxrl_expert.envs import envpool; "
+            "envpool.import_envpool(); print(dict(os.environ) == before)")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "True", out.stderr[-2000:]
+
+
 def test_same_seed_same_games():
     env = envs.make("ALE/Breakout-v5", "envpool")
-    (_, a), (_, b) = play(env, 2, 40, seed=3), play(env, 2, 40, seed=3)
+    (_, a), (_, b) = play(env, 2, 12, seed=3), play(env, 2, 12, seed=3)
     np.testing.assert_array_equal(a.obs, b.obs)
     env.close()
 

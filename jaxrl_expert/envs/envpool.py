@@ -14,6 +14,7 @@ finished envs only.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 import numpy as np
@@ -25,10 +26,21 @@ ENVPOOL_KWARGS = ("repeat_action_probability", "full_action_space")
 
 
 def import_envpool() -> Any:
+    """envpool, imported without changing the process's environment variables.
+
+    (Its import sets MPLBACKEND=Agg, TPU_SKIP_MDS_QUERY=1 and others, which every
+    child process would inherit: a notebook kernel without inline plots, a TPU VM
+    without its metadata.)
+    """
+    before = dict(os.environ)
     try:
         return importlib.import_module("envpool")
     except ImportError:
         raise ValueError(f"env_backend 'envpool' needs EnvPool: {ENVPOOL_EXTRA}") from None
+    finally:
+        for name in set(os.environ) - set(before):
+            del os.environ[name]
+        os.environ.update(before)
 
 
 def envpool_task(env_id: str, spec: Any) -> str:
