@@ -35,34 +35,43 @@ between the first and the last evaluation, so neither side's compile counts.
 
 from __future__ import annotations
 
-import datetime
 import glob
 import json
 import math
 import os
-import platform
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Any
 
-import jax
-import numpy as np
 from absl import app, flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from benchmarks._harness import (  # noqa: E402
+    Run,
+    attempt,
+    brax_run,
+    child_env,
+    evaluate_policies,
+    finish,
+    machine,
+    mean_curve,
+    mean_of,
+    our_clock,
+    print_report,
+    ratio,
+    record_row,
+    table,
+    tail,
+)
 from jaxrl_expert import config as config_lib  # noqa: E402
-from jaxrl_expert.atomic_files import write_json  # noqa: E402
 
 RESULTS = os.path.join(REPO, "benchmarks", "results", "anchors.json")
 VENV_ROOT = os.path.join(os.path.expanduser("~"), ".cache", "jaxrl_expert", "anchor_venvs")
 ROWS = ("cartpole", "inverted_pendulum", "halfcheetah")
-TIMEOUT_S = 3 * 3600  # per process: a stuck run fails its entry, not the benchmark
 
 _ONLY = flags.DEFINE_list("only", list(ROWS), f"rows to run, from {', '.join(ROWS)}")
 _SEEDS = flags.DEFINE_integer(
@@ -113,7 +122,6 @@ BRAX_SETTINGS = {
     ),
 }  # fmt: skip
 EVAL_EPISODES = {"inverted_pendulum": 64, "halfcheetah": 16}
-RESULT = "ANCHOR_RESULT "  # the line a child process prints its JSON result on
 
 REJAX_CHILD = """
 import json, sys
@@ -124,56 +132,7 @@ kwargs = json.loads(sys.argv[1])
 seed = kwargs.pop("seed")
 algo = PPO.create(**kwargs)
 _, (_, returns) = jax.jit(algo.train)(jax.random.PRNGKey(seed))
-print("ANCHOR_RESULT", json.dumps({"return": float(returns[-1].mean())}))
-"""
-
-BRAX_CHILD = """
-import json, sys, time
-import jax
-import jax.numpy as jnp
-
-# This JAX removed device_put_replicated, which Brax's PPO still calls.
-jax.device_put_replicated = lambda x, devs: jax.tree.map(lambda a: jnp.stack([a] * len(devs)), x)
-from brax import envs
-from brax.training.agents.ppo import train as ppo
-
-kwargs = json.loads(sys.argv[1])
-env = envs.get_environment(kwargs.pop("env"), backend=kwargs.pop("backend"))
-curve = []
-
-
-def progress(step, metrics):
-    curve.append({"step": int(step), "return": float(metrics["eval/episode_reward"]),
-                  "eval_s": float(metrics["eval/walltime"]), "time": time.time()})
-
-
-ppo.train(env, progress_fn=progress, normalize_observations=True, action_repeat=1, **kwargs)
-print("ANCHOR_RESULT", json.dumps(curve))
-"""
-
-OUR_EVAL_CHILD = """
-import dataclasses, json, os, sys
-import jax
-from jaxrl_expert import envs, rollouts
-from jaxrl_expert.checkpoints import load_policy
-
-args = json.loads(sys.argv[1])
-names = sorted(name for name in os.listdir(args["policies"]) if name.isdigit())
-policies = [load_policy(os.path.join(args["policies"], name)) for name in names]
-meta = policies[0].metadata
-env = envs.make(meta["env_id"], **meta["env_kwargs"])
-
-
-@jax.jit
-def mean_return(params, obs_rms, key):  # one compile serves every saved policy
-    policy = dataclasses.replace(policies[0], params=params, obs_rms=obs_rms)
-    act = lambda obs, k: policy.act(obs, k, args["deterministic"])
-    return rollouts.run_episodes(env, act, key, args["n_episodes"])[1].mean()
-
-
-key = jax.random.PRNGKey(args["seed"])
-curve = [[int(n), float(mean_return(p.params, p.obs_rms, key))] for n, p in zip(names, policies)]
-print("ANCHOR_RESULT", json.dumps(curve))
+print("BENCH_RESULT", json.dumps({"return": float(returns[-1].mean())}))
 """
 
 OUR_CONFIG_FILE = '''"""Brax's settings through brax_config (written by benchmarks/anchors.py)."""
@@ -186,43 +145,6 @@ def get_config():
     apply_overrides(config, {overrides!r})
     return config
 '''
-
-
-class Run:
-    """A finished child process: wall time from launch to exit, and what it printed."""
-
-    def __init__(self, cmd: list[str], cwd: str, env: dict[str, str]) -> None:
-        self.launch = time.time()
-        start = time.perf_counter()
-        proc = subprocess.run(
-            cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
-        )
-        self.wall_s = time.perf_counter() - start
-        self.stdout, self.stderr = proc.stdout, proc.stderr
-        if proc.returncode:
-            raise RuntimeError(f"exit {proc.returncode}: {tail(proc.stderr + proc.stdout)}")
-
-    def result(self) -> Any:
-        """The JSON the child printed after RESULT."""
-        lines = [line for line in self.stdout.splitlines() if line.startswith(RESULT)]
-        if not lines:
-            raise RuntimeError(f"no result printed: {tail(self.stderr + self.stdout)}")
-        return json.loads(lines[-1][len(RESULT) :])
-
-
-def tail(text: str, n: int = 6) -> str:
-    """The last lines of a log, without pip's noise about unreachable local indexes."""
-    lines = [line for line in text.strip().splitlines() if "is ignored: it is neither" not in line]
-    return " | ".join(lines[-n:])
-
-
-def child_env(cache_dir: str | None) -> dict[str, str]:
-    """Our environment with JAX's compilation cache in `cache_dir` (None: no cache)."""
-    env = dict(os.environ)
-    env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    if cache_dir is not None:
-        env["JAX_COMPILATION_CACHE_DIR"] = cache_dir
-    return env
 
 
 def ensure_venv(name: str) -> str:
@@ -247,31 +169,6 @@ def ensure_venv(name: str) -> str:
     with open(stamp, "w") as f:
         f.write(wanted)
     return python
-
-
-def attempt(who: str, fn, *args: Any) -> dict[str, Any]:
-    """fn's entry, or an entry saying why it failed: one anchor must not sink the others."""
-    try:
-        return {"who": who, **fn(*args)}
-    except Exception as e:  # recorded in the table and the JSON
-        print(f"  {who}: FAILED {e}", flush=True)
-        return {"who": who, "error": str(e)}
-
-
-def machine() -> dict[str, Any]:
-    """What every figure is recorded with (the machine may be shared: load at start)."""
-    with open("/proc/cpuinfo") as f:
-        cpuinfo = f.read()
-    models = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    return {
-        "cpu": models[0] if models else platform.processor(),
-        "cores": len(re.findall(r"^processor\s*:", cpuinfo, re.M)) or os.cpu_count(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-    }
 
 
 # Row 1: the default job, end to end.
@@ -365,37 +262,6 @@ def cartpole_row(quick: bool) -> dict[str, Any]:
 
 # Rows 2 and 3: Brax's settings, ours against Brax's PPO.
 
-_LOG_LINE = re.compile(r"^I(\d\d)(\d\d) (\d\d):(\d\d):(\d\d\.\d+) .*\] timesteps (\d+) \|", re.M)
-
-
-def log_seconds(stderr: str, launch: float) -> dict[int, float]:
-    """Seconds from launch to each of our `timesteps N |` log lines (absl's local timestamps)."""
-    year = datetime.datetime.fromtimestamp(launch).year
-    seconds = {}
-    for month, day, hour, minute, sec, steps in _LOG_LINE.findall(stderr):
-        whole = datetime.datetime(year, int(month), int(day), int(hour), int(minute))
-        seconds[int(steps)] = whole.timestamp() + float(sec) - launch
-    return seconds
-
-
-def our_clock(run_dir: str, run: Run) -> dict[int, float]:
-    """Process start to the end of each iteration, without the policy saves between them."""
-    logged = log_seconds(run.stderr, run.launch)
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    clock: dict[int, float] = {}
-    previous = None
-    for record in records:
-        steps = record["timesteps"]
-        if previous is None:
-            if steps not in logged:
-                raise RuntimeError(f"train_rl logged no timestamped 'timesteps {steps} |' line")
-            clock[steps] = logged[steps]
-        else:
-            clock[steps] = clock[previous] + (steps - previous) / record["steps_per_second"]
-        previous = steps
-    return clock
-
 
 def ours_brax_run(row: str, settings: dict, overrides: dict, seed: int) -> dict[str, Any]:
     """train_rl on a config from brax_config; afterwards, every saved policy evaluated."""
@@ -411,21 +277,13 @@ def ours_brax_run(row: str, settings: dict, overrides: dict, seed: int) -> dict[
         cmd = [sys.executable, "-m", "jaxrl_expert.train_rl", f"--config={config_file}"]
         run = Run([*cmd, f"--log_dir={run_dir}"], REPO, child_env(os.path.join(tmp, "cache")))
         clock = our_clock(run_dir, run)
-        args = {
-            "policies": os.path.join(run_dir, "policies"),
-            "n_episodes": EVAL_EPISODES[row],
-            "seed": seed,
-            "deterministic": _DETERMINISTIC.value,
-        }
-        evaluation = Run(
-            [sys.executable, "-c", OUR_EVAL_CHILD, json.dumps(args)],
-            REPO,
-            child_env(os.path.join(tmp, "eval_cache")),
-        )
-        curve = evaluation.result()
+        curve, eval_s = evaluate_policies(
+            os.path.join(run_dir, "policies"), EVAL_EPISODES[row], seed, _DETERMINISTIC.value,
+            os.path.join(tmp, "eval_cache"),
+        )  # fmt: skip
     return {
         "wall_s": run.wall_s,
-        "eval_process_s": evaluation.wall_s,
+        "eval_process_s": eval_s,
         "curve": curve,
         "clock": {s: clock[s] for s, _ in curve},
     }
@@ -436,34 +294,15 @@ def brax_ppo_run(row: str, settings: dict, budget: dict, seed: int) -> dict[str,
     kwargs = {
         **settings,
         **budget,
+        "normalize_observations": True,
+        "action_repeat": 1,
         "env": row,
         "seed": seed,
         "num_eval_envs": EVAL_EPISODES[row],
         "deterministic_eval": _DETERMINISTIC.value,
     }
-    run = Run([sys.executable, "-c", BRAX_CHILD, json.dumps(kwargs)], REPO, child_env(None))
-    evals = [e for e in run.result() if e["step"] > 0]  # step 0: the untrained policy
-    return {
-        "wall_s": run.wall_s,
-        "curve": [[e["step"], e["return"]] for e in evals],
-        "clock": {e["step"]: e["time"] - run.launch - e["eval_s"] for e in evals},
-    }
-
-
-def finish(entry: dict[str, Any], target: float | None) -> dict[str, Any]:
-    """Adds final return, steps/s between the first and last evaluation, time to target."""
-    if "error" in entry:
-        return entry
-    curve, clock = entry["curve"], entry["clock"]
-    entry["return"] = curve[-1][1]
-    (first, _), (last, _) = curve[0], curve[-1]
-    if last > first:
-        entry["steps_per_s"] = (last - first) / (clock[last] - clock[first])
-    if target is not None:
-        reached = [steps for steps, value in curve if value >= target]
-        entry["time_to_target_s"] = clock[reached[0]] if reached else None
-        entry["steps_to_target"] = reached[0] if reached else None
-    entry["clock"] = [[steps, clock[steps]] for steps, _ in curve]
+    entry = brax_run("ppo", kwargs)
+    del entry["brax_reported_sps"]
     return entry
 
 
@@ -505,24 +344,6 @@ def brax_race(row: str, seeds: int, quick: bool, target: float | None) -> dict[s
         },
         "entries": entries,
     }
-
-
-def mean_curve(entries: list[dict], who: str) -> dict[int, float]:
-    """Return at each evaluated step, averaged over the seeds that ran."""
-    curves = [dict(e["curve"]) for e in entries if e["who"] == who and "curve" in e]
-    steps = set.intersection(*(set(c) for c in curves)) if curves else set()
-    return {s: float(np.mean([c[s] for c in curves])) for s in sorted(steps)}
-
-
-def mean_of(entries: list[dict], who: str, key: str) -> float | None:
-    values = [e.get(key) for e in entries if e["who"] == who]
-    if not values or any(v is None for v in values):
-        return None
-    return float(np.mean(values))
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a / b
 
 
 def inverted_pendulum_row(seeds: int, quick: bool) -> dict[str, Any]:
@@ -568,48 +389,6 @@ def halfcheetah_row(seeds: int, quick: bool) -> dict[str, Any]:
 # Output.
 
 
-def fmt(value: Any, spec: str = ".1f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def judged(r: dict[str, Any]) -> str:
-    """A ratio against its target: '1.40 (target <= 0.8): not met'."""
-    value = r["value"]
-    if value is None or isinstance(value, bool):
-        return str(value)
-    if "target_at_most" in r:
-        bound, met = f"<= {r['target_at_most']}", value <= r["target_at_most"]
-    else:
-        bound, met = f">= {r['target_at_least']}", value >= r["target_at_least"]
-    return f"{value:.2f} (target {bound}): {'met' if met else 'not met'}"
-
-
-def table(rows: dict[str, dict]) -> str:
-    """One table: a line per contender and seed, then each row's ratios against its targets."""
-    head = f"{'row':18s} {'contender':10s} {'seed':>4s} {'wall s':>8s} {'to target s':>11s} "
-    head += f"{'steps/s':>8s} {'return':>8s}  returns at env steps"
-    lines = [head, "-" * len(head)]
-    for name, row in rows.items():
-        for e in row["entries"]:
-            if "error" in e:
-                lines.append(f"{name:18s} {e['who']:10s} {'':>4s} FAILED: {e['error'][:300]}")
-                continue
-            curve = " ".join(f"{s / 1000:.0f}k:{v:.0f}" for s, v in e.get("curve", []))
-            to_target = fmt(e.get("time_to_target_s"))
-            if "time_to_target_s" in e and e["time_to_target_s"] is None:
-                to_target = "never"
-            lines.append(
-                f"{name:18s} {e['who']:10s} {fmt(e.get('seed'), 'd'):>4s} {fmt(e['wall_s']):>8s} "
-                f"{to_target:>11s} {fmt(e.get('steps_per_s'), ',.0f'):>8s} "
-                f"{fmt(e['return'], '.1f'):>8s}  {curve}"
-            )
-    lines.append("")
-    for name, row in rows.items():
-        for what, r in row.get("ratios", {}).items():
-            lines.append(f"{name}: {what}: {judged(r)}")
-    return "\n".join(lines)
-
-
 def main(argv: list[str]) -> None:
     del argv
     unknown = set(_ONLY.value) - set(ROWS)
@@ -636,23 +415,6 @@ def main(argv: list[str]) -> None:
             print(f"{name} ...", flush=True)
             record_row(RESULTS, results, measured, name, run_rows[name]())
     print_report(results, quick, table(measured))
-
-
-def record_row(path: str, results: dict, measured: dict, name: str, row: dict) -> None:
-    """Stamps a finished row (date, the load after it: the machine is shared), keeps it in
-    `results` and `measured`, and writes `results` to `path` (a crash loses no row)."""
-    row["date"] = datetime.datetime.now().isoformat(timespec="seconds")
-    row["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    measured[name] = results["rows"][name] = row
-    write_json(path, results)
-
-
-def print_report(results: dict, quick: bool, table_text: str) -> None:
-    print()
-    print(
-        f"machine: {json.dumps(results['machine'])}" + ("  (QUICK: smoke budgets)" if quick else "")
-    )
-    print(table_text)
 
 
 if __name__ == "__main__":

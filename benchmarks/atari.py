@@ -26,7 +26,8 @@ from absl import app
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from benchmarks.anchors import _QUICK, machine, print_report, record_row  # noqa: E402
+from benchmarks._harness import machine, print_report, record_row  # noqa: E402
+from benchmarks.anchors import _QUICK  # noqa: E402
 from jaxrl_expert import config as config_lib  # noqa: E402
 from jaxrl_expert import envs  # noqa: E402
 from jaxrl_expert.train_rl import train_rl  # noqa: E402

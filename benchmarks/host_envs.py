@@ -31,7 +31,8 @@ from absl import app, flags
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from benchmarks.anchors import Run, attempt, child_env, ensure_venv, machine  # noqa: E402
+from benchmarks._harness import Run, attempt, child_env, machine  # noqa: E402
+from benchmarks.anchors import ensure_venv  # noqa: E402
 from jaxrl_expert.atomic_files import write_json  # noqa: E402
 
 RESULTS = os.path.join(REPO, "benchmarks", "results", "host_envs.json")

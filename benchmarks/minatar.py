@@ -52,19 +52,16 @@ from absl import app, flags
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from benchmarks.anchors import (  # noqa: E402
-    _QUICK,
-    _SEEDS,
-    ANCHOR_REQUIREMENTS,
+from benchmarks._harness import (  # noqa: E402
     RESULT,
     Run,
     attempt,
     child_env,
-    ensure_venv,
     machine,
     print_report,
     record_row,
 )
+from benchmarks.anchors import _QUICK, _SEEDS, ANCHOR_REQUIREMENTS, ensure_venv  # noqa: E402
 from jaxrl_expert import config as config_lib  # noqa: E402
 
 RESULTS = os.path.join(REPO, "benchmarks", "results", "minatar.json")
@@ -146,14 +143,14 @@ max_steps = algo.env_params.max_steps_in_episode
 lengths, returns = evaluate(algo.make_act(ts), jax.random.PRNGKey(args["seed"] + 1), algo.env,
                             algo.env_params, args["eval_episodes"], max_steps)
 returns = jax.block_until_ready(returns)
-print("ANCHOR_RESULT", json.dumps({
+print("BENCH_RESULT", json.dumps({
     "compile_s": compiled - start, "train_s": trained - compiled,
     "eval_s": time.perf_counter() - trained, "steps": int(ts.global_step),
     "return": float(returns.mean()), "return_std": float(returns.std()),
     "episode_length": float(lengths.mean()),
 }))
 """
-assert RESULT == "ANCHOR_RESULT "  # the prefix REJAX_CHILD prints
+assert RESULT == "BENCH_RESULT "  # the prefix REJAX_CHILD prints
 
 
 def our_config_file(game: str) -> str:
