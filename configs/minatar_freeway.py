@@ -3,7 +3,9 @@
 Run:      python -m jaxrl_expert.train_rl --config=configs/minatar_freeway.py
 Budget:   1e7 env steps, as gymnax-blines (agents/Freeway-MinAtar/ppo.yaml, the same
           values as Breakout's), whose PPO reaches a return of 58 (gymnax README).
-Measured: not run to the budget here.
+Measured: not run to the budget here. At 1e6 steps (benchmarks/minatar.py, 2-core CPU,
+          seed 0): 29.04 +- 6.02 over 128 sampled episodes, 116 s process start to exit
+          (rejax's PPO with its own settings: 25.42).
 """
 
 import os
