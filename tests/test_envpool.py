@@ -58,6 +58,7 @@ def test_envpool_leaves_the_environment_variables_as_they_were():
     assert out.stdout.strip() == "True", out.stderr[-2000:]
 
 
+@pytest.mark.slow  # ~2 s: EnvPool seeds each env at construction (EnvPoolVector.reset)
 def test_same_seed_same_games():
     env = envs.make("ALE/Breakout-v5", "envpool")
     (_, a), (_, b) = play(env, 2, 12, seed=3), play(env, 2, 12, seed=3)
