@@ -301,9 +301,7 @@ def brax_ppo_run(row: str, settings: dict, budget: dict, seed: int) -> dict[str,
         "num_eval_envs": EVAL_EPISODES[row],
         "deterministic_eval": _DETERMINISTIC.value,
     }
-    entry = brax_run("ppo", kwargs)
-    del entry["brax_reported_sps"]
-    return entry
+    return brax_run("ppo", kwargs)
 
 
 def brax_race(row: str, seeds: int, quick: bool, target: float | None) -> dict[str, Any]:

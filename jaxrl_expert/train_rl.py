@@ -599,8 +599,8 @@ def _restore(
         if jax.process_count() > 1:
             raise
         error = e
-    bad = [store for store in stores if not _readable(store, at, _seed_slice(like, 0, saved))]
-    bad = bad or stores
+    first = _seed_slice(like, 0, saved)
+    bad = [store for store in stores if not _readable(store, at, first)] or stores
     for store in bad:
         logging.warning("%s; set aside as %s", error, store.set_aside(at, "unreadable"))
     earlier = set.intersection(*(set(store.complete_iterations()) for store in stores))

@@ -380,8 +380,8 @@ def _envpool_maker(env_id: str, spec: Any, settings: dict | None, kwargs: dict) 
             f"{sorted(allowed)}"
         )
     task = envpool.envpool_task(env_id, spec)
-    options = {k: {**spec.kwargs, **kwargs}[k] for k in envpool.ENVPOOL_KWARGS
-               if k in {**spec.kwargs, **kwargs}}  # fmt: skip
+    given = {**spec.kwargs, **kwargs}  # the id's own values, overridden by env_kwargs
+    options = {k: given[k] for k in envpool.ENVPOOL_KWARGS if k in given}
 
     def make(n: int, horizon: int) -> Any:
         return envpool.EnvPoolVector(task, n, settings, {**options, "max_episode_steps": horizon})
