@@ -85,6 +85,10 @@ def base_config() -> ml_collections.ConfigDict:
     config.env_id = "seals/CartPole-v0"  # a JAX port (envs.ENV_IDS) or any Gymnasium id
     config.env_backend = "auto"  # 'auto' (JAX port if any), 'jax', 'gymnasium(_async)', 'envpool'
     config.env_kwargs = ml_collections.ConfigDict()  # passed to envs.make(env_id, **env_kwargs)
+    # Brax's training wrapper (cheaper to compile and step; each env replays one start).
+    config.reset_to_first_state = (
+        False  # True: an env restarts from its first initial state (JAX envs)
+    )
     config.seed = 0  # one seed fixes everything: init, env resets, sampling, shuffling
     config.total_timesteps = 1_000_000  # env steps to train for (rounded up to whole iterations)
     config.normalize_reward = True  # VecNormalize-style reward scaling by the return's std
@@ -262,9 +266,10 @@ def brax_config(
     0.95, clip 0.3, observation normalization on, no gradient clipping (with
     large reward scales the value loss would otherwise shrink the policy's
     gradients). Brax's algorithm where it changes learning: a tanh-squashed
-    Normal policy with a state-dependent scale (`ppo.distribution`), and
+    Normal policy with a state-dependent scale (`ppo.distribution`),
     advantages recomputed for every minibatch of whole unrolls with the
-    current critic (`ppo.unroll_length`).
+    current critic (`ppo.unroll_length`), and envs that restart from their
+    first initial state (`reset_to_first_state`).
     """
     unrolls = batch_size * num_minibatches
     if unrolls % num_envs:
@@ -277,6 +282,7 @@ def brax_config(
     config.total_timesteps = total_timesteps // action_repeat  # Brax counts physics steps
     config.normalize_reward = False  # Brax scales rewards instead (ppo.reward_scale)
     config.normalize_kwargs.norm_obs = True
+    config.reset_to_first_state = True  # Brax's AutoResetWrapper
     config.n_episodes_eval = 16
     config.log_interval = 1
     config.policy_save_interval = config.total_timesteps // 10  # ten policy saves per run
@@ -328,6 +334,7 @@ def brax_sac_config(
     its initial policy, SB3 and we with uniform random actions). Networks and
     entropy tuning are Brax's defaults: (256, 256) ReLU actor and twin critics,
     tau 0.005, a learned entropy coefficient from 1 aiming at -dim(A) / 2.
+    Envs restart from their first initial state, as Brax's training wrapper.
     """
     config = base_config()
     config.algo = "sac"
@@ -337,6 +344,7 @@ def brax_sac_config(
     )
     config.total_timesteps = num_timesteps // action_repeat  # Brax counts physics steps
     config.normalize_reward = False  # Brax scales rewards instead (sac.reward_scale)
+    config.reset_to_first_state = True  # Brax's AutoResetWrapper
     config.normalize_kwargs.norm_obs = normalize_observations
     config.n_episodes_eval = 16
     config.policy_save_interval = config.total_timesteps // 10  # ten policy saves per run
@@ -461,6 +469,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.env_id={config.env_id!r} is invalid: {e}") from None
     if backend != "jax" and config.num_devices not in (None, 1):
         check.fail("num_devices", f"None or 1: {config.env_id} steps on the host ({backend})")
+    check.boolean("reset_to_first_state")
+    if backend != "jax" and config.reset_to_first_state:
+        check.fail("reset_to_first_state", f"False: {config.env_id} steps on the host ({backend})")
     check.integer("seed", 0)
     check.integer("total_timesteps", 1)
     check.boolean("normalize_reward")

@@ -140,7 +140,12 @@ class Outputs:
 def make_env(config: ml_collections.ConfigDict) -> envs.Env:
     """The env a validated config describes, its reward swapped for a learned one if asked."""
     try:
-        env = envs.make(config.env_id, config.env_backend, **config.env_kwargs.to_dict())
+        env = envs.make(
+            config.env_id,
+            config.env_backend,
+            reset_to_first_state=config.reset_to_first_state,
+            **config.env_kwargs.to_dict(),
+        )
     except ValueError as e:
         raise ValueError(
             f"config.env_id={config.env_id!r} with env_kwargs {config.env_kwargs.to_dict()}: {e}"

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxrl_expert import config as config_lib
 from jaxrl_expert import envs
 from jaxrl_expert.envs.brax import BRAX_NAMES, RESCALED_ACTION_NAMES, SEALS_BRAX_IDS, BraxEnv
 from jaxrl_expert.envs.registry import BRAX_IDS
@@ -126,6 +127,38 @@ def test_cartpole_v1_terminates_and_auto_resets_with_episode_totals():
     assert float(jnp.max(jnp.abs(finished.obs))) <= 0.05
     after = states[done_at + 1]
     assert int(after.episode_length) == 1 and float(after.episode_return) == 1.0
+
+
+def test_reset_to_first_state_restarts_each_env_where_its_first_episode_began():
+    env = envs.make("CartPole-v1", reset_to_first_state=True)
+    step = jax.jit(jax.vmap(env.step))
+    state = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 3))
+    first_obs = np.asarray(state.obs)
+    assert len({tuple(o) for o in first_obs}) == 3  # each env drew its own start
+    obs, done = [], []
+    for _ in range(60):  # always push right: every episode falls within 40 steps
+        state = step(state, jnp.ones((3,), jnp.int32))
+        obs.append(np.asarray(state.obs))
+        done.append(np.asarray(state.done))
+    obs, done = np.stack(obs), np.stack(done)
+    for i in range(3):
+        ends = np.flatnonzero(done[:, i])
+        assert len(ends) >= 2
+        for t in ends:  # after every end, the env is back at its own first state
+            np.testing.assert_array_equal(obs[t, i], first_obs[i])
+        # the same start and actions replay the same episode
+        assert ends[1] - ends[0] == ends[0] + 1
+
+
+def test_reset_to_first_state_is_refused_for_host_envs_in_one_line():
+    with pytest.raises(ValueError, match=r"reset_to_first_state=True needs a JAX env; .*host"):
+        envs.make("CartPole-v1", "gymnasium", reset_to_first_state=True)
+    config = config_lib.base_config()
+    config.env_backend, config.reset_to_first_state = "gymnasium", True
+    with pytest.raises(
+        ValueError, match=r"config.reset_to_first_state=True is invalid; must be False"
+    ):
+        config_lib.validate(config)
 
 
 def test_seals_cartpole_never_terminates_and_zeroes_reward_when_fallen():

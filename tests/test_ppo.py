@@ -202,6 +202,7 @@ def test_brax_options_learn_inverted_pendulum_deterministically():
     config_lib.apply_overrides(config, {"ppo": {"net_arch": {"pi": (32, 32), "vf": (64, 64)}}})
     config_lib.validate(config)
     assert (config.ppo.distribution, config.ppo.unroll_length) == ("tanh_normal", 5)
+    assert config.reset_to_first_state
     trainer = ppo.make_train(config, make_env(config))
     init, train = jax.jit(trainer.init), jax.jit(trainer.train)
     a, first = train(init(jax.random.PRNGKey(0)), 1)

@@ -130,6 +130,7 @@ def test_brax_sac_config_speaks_brax_names():
     assert (s.learning_starts, s.buffer_size, s.reward_scale, s.gamma) == (1024, 32768, 30, 0.997)
     assert config_lib.target_entropy(s.target_entropy, 6) == -3.0  # Brax: -dim(A) / 2
     assert config.normalize_kwargs.norm_obs and not config.normalize_reward
+    assert config.reset_to_first_state  # Brax's training wrapper
 
 
 @pytest.fixture(scope="module")

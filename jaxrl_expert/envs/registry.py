@@ -49,15 +49,24 @@ def resolve_backend(env_id: str, env_backend: str = "auto") -> str:
     return "gymnasium" if env_backend == "auto" else env_backend
 
 
-def make(env_id: str, env_backend: str = "auto", **kwargs: Any) -> Env:
+def make(
+    env_id: str, env_backend: str = "auto", *, reset_to_first_state: bool = False, **kwargs: Any
+) -> Env:
     """Builds `env_id` with auto-reset and episode bookkeeping.
 
     kwargs: gymnax EnvParams fields for classic control; `backend`,
     `episode_length`, `action_repeat` and Brax constructor arguments for Brax;
     `gymnasium.make` arguments for a Gymnasium env (see `resolve_backend`).
+    reset_to_first_state: each env restarts from its first initial state
+    (`AutoReset.to_first_state`, JAX envs only).
     """
     backend = resolve_backend(env_id, env_backend)
     if backend != "jax":
+        if reset_to_first_state:
+            raise ValueError(
+                f"reset_to_first_state=True needs a JAX env; {env_id} steps on the host "
+                f"({backend}), where the vector env resets each episode itself"
+            )
         return HostEnv(env_id, vectorizer=_VECTORIZERS[backend], **kwargs)
     if env_id in GYMNAX_IDS:
         raw = GymnaxEnv(env_id, **kwargs)
@@ -72,4 +81,4 @@ def make(env_id: str, env_backend: str = "auto", **kwargs: Any) -> Env:
         raw = BraxEnv(name, **{**seals_kwargs, **kwargs})
     else:
         raise ValueError(f"unknown env_id {env_id!r}; known ids: {', '.join(ENV_IDS)}")
-    return AutoReset(TimeLimit(raw, raw.max_episode_steps))
+    return AutoReset(TimeLimit(raw, raw.max_episode_steps), reset_to_first_state)

@@ -30,28 +30,40 @@ class AutoReset:
 
     On a done step `final_obs` keeps the true last observation (for value
     bootstrapping on truncation) and `obs` is the next episode's first one.
+    `to_first_state`: each env restarts from the state its first reset drew
+    (Brax's training wrapper) instead of a fresh one: the reset is neither
+    compiled into the step nor run at every step, but each env replays one
+    start. The first state rides in `core` as (the env's core, first state).
     """
 
-    def __init__(self, env: Env) -> None:
+    def __init__(self, env: Env, to_first_state: bool = False) -> None:
         self.env = env
+        self.to_first_state = to_first_state
         self.observation_space = env.observation_space
         self.action_space = env.action_space
         self.max_episode_steps = env.max_episode_steps
 
     def reset(self, key: jax.Array) -> EnvState:
-        return self.env.reset(key)
+        state = self.env.reset(key)
+        return state.replace(core=(state.core, state)) if self.to_first_state else state
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
         # The previous step may have finished an episode: start new totals.
         episode_return = jnp.where(state.done, 0.0, state.episode_return)
         true_episode_return = jnp.where(state.done, 0.0, state.true_episode_return)
         episode_length = jnp.where(state.done, 0, state.episode_length)
-        stepped = self.env.step(state, action)
-        key, reset_key = jax.random.split(stepped.key)
-        fresh = self.env.reset(reset_key)
+        if self.to_first_state:
+            inner, first = state.core
+            stepped = self.env.step(state.replace(core=inner), action)
+            key, start = stepped.key, first
+        else:
+            stepped = self.env.step(state, action)
+            key, reset_key = jax.random.split(stepped.key)
+            start = self.env.reset(reset_key)
         done = stepped.done
-        after = jax.tree.map(lambda new, cont: jnp.where(done, new, cont), fresh, stepped)
+        after = jax.tree.map(lambda new, cont: jnp.where(done, new, cont), start, stepped)
         return after.replace(
+            core=(after.core, first) if self.to_first_state else after.core,
             reward=stepped.reward,
             true_reward=stepped.reward,
             terminated=stepped.terminated,
