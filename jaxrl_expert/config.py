@@ -86,9 +86,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.env_backend = "auto"  # 'auto' (JAX port if any), 'jax', 'gymnasium(_async)', 'envpool'
     config.env_kwargs = ml_collections.ConfigDict()  # passed to envs.make(env_id, **env_kwargs)
     # Brax's training wrapper (cheaper to compile and step; each env replays one start).
-    config.reset_to_first_state = (
-        False  # True: an env restarts from its first initial state (JAX envs)
-    )
+    config.reset_to_first_state = False  # True: envs restart from their first start (JAX)
     config.seed = 0  # one seed fixes everything: init, env resets, sampling, shuffling
     config.total_timesteps = 1_000_000  # env steps to train for (rounded up to whole iterations)
     config.normalize_reward = True  # VecNormalize-style reward scaling by the return's std
