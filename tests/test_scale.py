@@ -96,6 +96,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # ~20 s: two processes each import and compile
 def test_two_processes_under_jax_distributed_write_one_set_of_files(repo_dir, tmp_path):
     flags = [f"--log_dir={tmp_path / 'run'}", "--distributed", "--num_processes=2",
              f"--coordinator_address=127.0.0.1:{_free_port()}",

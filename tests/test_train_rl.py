@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from jaxrl_expert import load_policy
 from jaxrl_expert.config import load_config_file
@@ -29,6 +30,7 @@ def test_default_cli_run_writes_config_tensorboard_and_console_lines(default_cli
     assert "timesteps 102400 |" in lines[-1]
 
 
+@pytest.mark.slow  # ~30 s of Brax compiles; Brax's reset and step: tests/test_envs.py
 def test_brax_inverted_pendulum_trains_end_to_end(repo_dir, tmp_path):
     config = load_config_file(f"{repo_dir}/configs/brax_inverted_pendulum.py")
     stats = train_rl(
