@@ -11,12 +11,13 @@ Rows (issue 16):
   each of 64 envs, stochastic policy) at the same env steps: return at equal env steps
   (target: ours >= Brax's at every one, mean of seeds) and training steps/s (target:
   ours >= 2x Brax's).
-- reacher: ours only, the same settings with reacher's horizon (REACHER_CHANGES) on Brax's
-  reacher (positional): every seed's evaluation (the policy's mode, 16 episodes) reaches
-  -10 within 30 minutes of process start.
+- reacher: ours only, `configs/sac_reacher.py` (Brax publishes no SAC settings for reacher)
+  on Brax's reacher: every seed's evaluation (the policy's mode, 50 episodes) reaches -10
+  within 30 minutes of process start. Its steps are the config's env steps (4 physics
+  steps each, at action_repeat 4).
 
-Budgets and evaluation steps count Brax's env steps (physics steps: ours times
-action_repeat), as num_timesteps does.
+The inverted_pendulum row's budget and evaluation steps count Brax's env steps (physics
+steps: ours times action_repeat), as num_timesteps does.
 
 Brax's SAC fills min_replay_size transitions before it learns, then evaluates after every
 epoch of (num_timesteps - prefill) / (num_evals - 1) env steps; both are chosen whole
@@ -69,7 +70,6 @@ from benchmarks._harness import (  # noqa: E402
 
 RESULTS = os.path.join(REPO, "benchmarks", "results", "sac.json")
 ROWS = ("inverted_pendulum", "reacher")
-RACES = ("inverted_pendulum",)  # rows with Brax's SAC beside ours
 REACHER_TARGET, REACHER_LIMIT_S = -10.0, 30 * 60
 
 # Brax's published SAC settings: google/brax notebooks/training.ipynb, the `train_fn` cell
@@ -109,11 +109,9 @@ SHARED = (
     "learning_rate", "min_replay_size", "max_replay_size", "episode_length", "action_repeat",
     "normalize_observations",
 )  # fmt: skip
-# Brax publishes no SAC settings for reacher: the chosen ones with the horizon of Brax's
-# published reacher PPO settings (same notebook: action_repeat 4, discounting 0.95).
-REACHER_CHANGES = {"action_repeat": 4, "discounting": 0.95}
-BACKENDS = {"inverted_pendulum": "generalized", "reacher": "positional"}
-EVAL_EPISODES = {"inverted_pendulum": 64, "reacher": 16}
+BACKENDS = {"inverted_pendulum": "generalized"}
+EVAL_EPISODES = {"inverted_pendulum": 64, "reacher": 50}
+REACHER_CONFIG = os.path.join(REPO, "configs", "sac_reacher.py")
 
 _ONLY = flags.DEFINE_list("only", list(ROWS), f"rows to run, from {', '.join(ROWS)}")
 _SEEDS = flags.DEFINE_integer(
@@ -125,19 +123,15 @@ _SETTINGS = flags.DEFINE_enum(
 )
 _IP_STEPS = flags.DEFINE_integer("ip_steps", 65_536, "inverted_pendulum budget (Brax env steps)")
 _IP_EVERY = flags.DEFINE_integer("ip_every", 4096, "inverted_pendulum steps between evals")
-_REACHER_STEPS = flags.DEFINE_integer("reacher_steps", 4_194_304, "reacher budget (Brax env steps)")
-_REACHER_EVERY = flags.DEFINE_integer("reacher_every", 262_144, "reacher steps between evals")
+_REACHER_STEPS = flags.DEFINE_integer(
+    "reacher_steps", None, "reacher budget in env steps (default: configs/sac_reacher.py's)"
+)
+_REACHER_EVERY = flags.DEFINE_integer("reacher_every", 200_000, "reacher env steps between evals")
 _DETERMINISTIC = flags.DEFINE_bool(
     "deterministic_eval", False, "evaluate both sides with the policy's mode (Brax: sampled)"
 )
-_REACHER_DETERMINISTIC = flags.DEFINE_bool(
-    "reacher_deterministic",
-    True,
-    "evaluate reacher with the policy's mode: sampled actions at SAC's target entropy cost "
-    "more control penalty over 1000 steps than the -10 target allows",
-)
 
-OUR_CONFIG_FILE = '''"""Brax's SAC settings via brax_sac_config (written by benchmarks/sac.py)."""
+BRAX_SAC_CONFIG_FILE = '''"""Brax's SAC settings via brax_sac_config (by benchmarks/sac.py)."""
 
 from jaxrl_expert.config import apply_overrides, brax_sac_config
 
@@ -147,50 +141,68 @@ def get_config():
     apply_overrides(config, {overrides!r})
     return config
 '''
+CONFIG_FILE = '''"""{path} with the benchmark's overrides (written by benchmarks/sac.py)."""
+
+from jaxrl_expert.config import apply_overrides, load_config_file
 
 
-# Our clock: process start to the end of each logged iteration.
+def get_config():
+    config = load_config_file({path!r})
+    apply_overrides(config, {overrides!r})
+    return config
+'''
 
 
-# The contenders.
-
-
-def ours_run(row: str, settings: dict, every: int, seed: int, deterministic: bool) -> dict:
-    """train_rl on a config from brax_sac_config; afterwards, the policies saved every `every`
-    physics steps (Brax's count: our env steps times action_repeat) evaluated."""
-    ours = {k: settings[k] for k in (*SHARED, "num_timesteps")}
-    ours["backend"] = BACKENDS[row]
-    repeat = settings["action_repeat"]
-    steps = [s // repeat for s in eval_steps(row, settings, every)]  # our env steps
-    overrides = {
-        "seed": seed,
-        "policy_save_interval": every // repeat,
-        "checkpoint_interval": 0,
-        "log_interval": every // repeat // settings["num_envs"],  # iterations of num_envs steps
-        "rollout_save_n_episodes": 1,  # the per-save rollouts are not what is measured
-    }
+def train_and_evaluate(
+    config_text: str, every: int, steps: list[int], n_episodes: int, seed: int,
+    deterministic: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """train_rl on a config file's text, saving a policy every `every` env steps; afterwards
+    the policies at `steps` (env steps) evaluated in a separate process (not timed)."""
     with tempfile.TemporaryDirectory() as tmp:
         config_file = os.path.join(tmp, "config.py")
         with open(config_file, "w") as f:
-            f.write(
-                OUR_CONFIG_FILE.format(env_id=f"brax/{row}", settings=ours, overrides=overrides)
-            )
+            f.write(config_text)
         run_dir = os.path.join(tmp, "run")
         cmd = [sys.executable, "-m", "jaxrl_expert.train_rl", f"--config={config_file}"]
         run = Run([*cmd, f"--log_dir={run_dir}"], REPO, child_env(os.path.join(tmp, "cache")))
         clock = our_clock(run_dir, run)
         curve, eval_s = evaluate_policies(
-            os.path.join(run_dir, "policies"), EVAL_EPISODES[row], seed, deterministic,
+            os.path.join(run_dir, "policies"), n_episodes, seed, deterministic,
             os.path.join(tmp, "eval_cache"), steps,
         )  # fmt: skip
     missing = sorted(set(steps) - {s for s, _ in curve})
     if missing:
         raise RuntimeError(f"no policy saved at steps {missing}")
+    return {"wall_s": run.wall_s, "eval_process_s": eval_s, "curve": curve, "clock": clock}
+
+
+def saving_overrides(seed: int, every: int, n_envs: int) -> dict[str, Any]:
+    """A policy saved and a line logged every `every` env steps; no checkpoints."""
     return {
-        "wall_s": run.wall_s,
-        "eval_process_s": eval_s,
-        "curve": [[s * repeat, value] for s, value in curve],  # in Brax's physics steps
-        "clock": {s * repeat: clock[s] for s, _ in curve},
+        "seed": seed,
+        "policy_save_interval": every,
+        "checkpoint_interval": 0,
+        "log_interval": every // n_envs,  # iterations of n_envs steps
+        "rollout_save_n_episodes": 1,  # the per-save rollouts are not what is measured
+    }
+
+
+def ours_run(row: str, settings: dict, every: int, seed: int) -> dict:
+    """train_rl on a config from brax_sac_config, evaluated at Brax's evaluation steps
+    (`every` and the curve count physics steps: our env steps times action_repeat)."""
+    ours = {k: settings[k] for k in (*SHARED, "num_timesteps")}
+    ours["backend"] = BACKENDS[row]
+    repeat = settings["action_repeat"]
+    steps = [s // repeat for s in eval_steps(settings, every)]  # our env steps
+    overrides = saving_overrides(seed, every // repeat, settings["num_envs"])
+    text = BRAX_SAC_CONFIG_FILE.format(env_id=f"brax/{row}", settings=ours, overrides=overrides)
+    entry = train_and_evaluate(text, every // repeat, steps, EVAL_EPISODES[row], seed,
+                               _DETERMINISTIC.value)  # fmt: skip
+    return {
+        **entry,
+        "curve": [[s * repeat, value] for s, value in entry["curve"]],
+        "clock": {s * repeat: entry["clock"][s] for s, _ in entry["curve"]},
     }
 
 
@@ -208,49 +220,40 @@ def brax_sac(row: str, settings: dict, seed: int) -> dict[str, Any]:
     return brax_run("sac", kwargs)
 
 
-def row_settings(row: str, quick: bool) -> tuple[dict[str, Any], int]:
-    """Brax's published settings with this row's budget, and the steps between evaluations."""
+def race_settings(row: str, quick: bool) -> tuple[dict[str, Any], int]:
+    """Brax's published settings with this race's budget, and the steps between evaluations."""
     settings = dict(BRAX_PUBLISHED_SAC[_SETTINGS.value])
-    if row == "reacher":
-        settings.update(REACHER_CHANGES)
     if quick:
         steps, every = 4096 * settings["action_repeat"], 1024 * settings["action_repeat"]
         settings.update(episode_length=100, min_replay_size=2048)
-    elif row == "inverted_pendulum":
-        steps, every = _IP_STEPS.value, _IP_EVERY.value
     else:
-        steps, every = _REACHER_STEPS.value, _REACHER_EVERY.value
+        steps, every = _IP_STEPS.value, _IP_EVERY.value
     n = settings["num_envs"] * settings["action_repeat"]
     prefill = settings["min_replay_size"] * settings["action_repeat"]  # Brax: transitions
-    if every % n or (row in RACES and prefill % every) or steps % every or steps <= prefill:
+    if every % n or prefill % every or steps % every or steps <= prefill:
         raise app.UsageError(
             f"{row}: the eval interval ({every}) must be a multiple of num_envs ({n}) and "
             f"divide min_replay_size ({prefill}) and the budget ({steps}), budget > prefill"
         )
-    settings.update(num_timesteps=steps)
-    if row in RACES:
-        settings["num_evals"] = (steps - prefill) // every + 1
+    settings.update(num_timesteps=steps, num_evals=(steps - prefill) // every + 1)
     settings.pop("seed")  # each run's seed is its index
     return settings, every
 
 
-def eval_steps(row: str, settings: dict[str, Any], every: int) -> list[int]:
-    """The physics steps evaluated: in a race, those after each of Brax's epochs (prefill +
-    k * every); else every multiple of `every`."""
-    total = settings["num_timesteps"]
+def eval_steps(settings: dict[str, Any], every: int) -> list[int]:
+    """The physics steps evaluated: those after each of Brax's epochs (prefill + k * every)."""
     prefill = settings["min_replay_size"] * settings["action_repeat"]
-    start = prefill + every if row in RACES else every
-    return list(range(start, total + 1, every))
+    return list(range(prefill + every, settings["num_timesteps"] + 1, every))
 
 
 def inverted_pendulum_row(seeds: int, quick: bool) -> dict[str, Any]:
     """Return at equal env steps and training steps/s, ours against Brax's SAC."""
     row = "inverted_pendulum"
-    settings, every = row_settings(row, quick)
+    settings, every = race_settings(row, quick)
     entries = []
     for seed in range(seeds):
         print(f"  {row} seed {seed}", flush=True)
-        ours = attempt("ours", ours_run, row, settings, every, seed, _DETERMINISTIC.value)
+        ours = attempt("ours", ours_run, row, settings, every, seed)
         brax = attempt("brax sac", brax_sac, row, settings, seed)
         entries += [{**finish(e, None), "seed": seed} for e in (ours, brax)]
     ours, brax = mean_curve(entries, "ours"), mean_curve(entries, "brax sac")
@@ -278,25 +281,51 @@ def inverted_pendulum_row(seeds: int, quick: bool) -> dict[str, Any]:
     }
 
 
+def reacher_settings(quick: bool) -> tuple[dict[str, Any], int]:
+    """configs/sac_reacher.py's overrides for this run (budget; quick: a tiny one) and the
+    env steps between evaluations."""
+    if quick:
+        return {"total_timesteps": 4096, "sac": {"learning_starts": 1024},
+                "env_kwargs": {"episode_length": 400}}, 1024  # fmt: skip
+    budget = {"total_timesteps": _REACHER_STEPS.value} if _REACHER_STEPS.value else {}
+    return budget, _REACHER_EVERY.value
+
+
 def reacher_row(seeds: int, quick: bool) -> dict[str, Any]:
     """Ours alone: every seed's evaluation reaches -10 within 30 minutes of process start."""
-    row = "reacher"
-    settings, every = row_settings(row, quick)
+    from jaxrl_expert.config import apply_overrides, load_config_file
+
+    changes, every = reacher_settings(quick)
+    config = load_config_file(REACHER_CONFIG)
+    apply_overrides(config, changes)
+    total, n_envs = config.total_timesteps, config.sac.n_envs
+    if every % n_envs or total % every:
+        raise app.UsageError(
+            f"reacher: the eval interval ({every}) must be a multiple of sac.n_envs ({n_envs}) "
+            f"and divide the budget ({total})"
+        )
+    steps = list(range(every, total + 1, every))
     entries = []
     for seed in range(seeds):
-        print(f"  {row} seed {seed}", flush=True)
-        ours = attempt("ours", ours_run, row, settings, every, seed, _REACHER_DETERMINISTIC.value)
+        print(f"  reacher seed {seed}", flush=True)
+        text = CONFIG_FILE.format(
+            path=REACHER_CONFIG, overrides={**changes, **saving_overrides(seed, every, n_envs)}
+        )
+        ours = attempt("ours", train_and_evaluate, text, every, steps, EVAL_EPISODES["reacher"],
+                       seed, True)  # fmt: skip
+        ours["clock"] = {s: ours["clock"][s] for s, _ in ours.get("curve", [])}
         entries.append({**finish(ours, REACHER_TARGET), "seed": seed})
     times = [e.get("time_to_target_s") for e in entries]
     met = [t is not None and t <= REACHER_LIMIT_S for t in times]
     return {
         "settings": {
-            **settings,
-            "published_settings": _SETTINGS.value,
-            "backend": BACKENDS[row],
+            "config": os.path.relpath(REACHER_CONFIG, REPO),
+            "overrides": changes,
+            "total_timesteps": total,
+            "steps": "env steps (action_repeat 4: 4 physics steps each)",
             "evaluate_every_steps": every,
-            "eval_episodes": EVAL_EPISODES[row],
-            "deterministic_eval": _REACHER_DETERMINISTIC.value,
+            "eval_episodes": EVAL_EPISODES["reacher"],
+            "deterministic_eval": True,
             "target_return": REACHER_TARGET,
             "time_limit_s": REACHER_LIMIT_S,
         },
