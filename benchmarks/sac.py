@@ -131,23 +131,13 @@ _DETERMINISTIC = flags.DEFINE_bool(
     "deterministic_eval", False, "evaluate both sides with the policy's mode (Brax: sampled)"
 )
 
-BRAX_SAC_CONFIG_FILE = '''"""Brax's SAC settings via brax_sac_config (by benchmarks/sac.py)."""
+CONFIG_FILE = '''"""{doc} (written by benchmarks/sac.py)."""
 
-from jaxrl_expert.config import apply_overrides, brax_sac_config
-
-
-def get_config():
-    config = brax_sac_config({env_id!r}, **{settings!r})
-    apply_overrides(config, {overrides!r})
-    return config
-'''
-CONFIG_FILE = '''"""{path} with the benchmark's overrides (written by benchmarks/sac.py)."""
-
-from jaxrl_expert.config import apply_overrides, load_config_file
+from jaxrl_expert.config import apply_overrides, {factory}
 
 
 def get_config():
-    config = load_config_file({path!r})
+    config = {factory}({arguments})
     apply_overrides(config, {overrides!r})
     return config
 '''
@@ -196,7 +186,9 @@ def ours_run(row: str, settings: dict, every: int, seed: int) -> dict:
     repeat = settings["action_repeat"]
     steps = [s // repeat for s in eval_steps(settings, every)]  # our env steps
     overrides = saving_overrides(seed, every // repeat, settings["num_envs"])
-    text = BRAX_SAC_CONFIG_FILE.format(env_id=f"brax/{row}", settings=ours, overrides=overrides)
+    text = CONFIG_FILE.format(doc="Brax's SAC settings via brax_sac_config",
+                              factory="brax_sac_config", arguments=f"'brax/{row}', **{ours!r}",
+                              overrides=overrides)  # fmt: skip
     entry = train_and_evaluate(text, every // repeat, steps, EVAL_EPISODES[row], seed,
                                _DETERMINISTIC.value)  # fmt: skip
     return {
@@ -308,12 +300,12 @@ def reacher_row(seeds: int, quick: bool) -> dict[str, Any]:
     entries = []
     for seed in range(seeds):
         print(f"  reacher seed {seed}", flush=True)
-        text = CONFIG_FILE.format(
-            path=REACHER_CONFIG, overrides={**changes, **saving_overrides(seed, every, n_envs)}
-        )
+        overrides = {**changes, **saving_overrides(seed, every, n_envs)}
+        text = CONFIG_FILE.format(doc=f"{REACHER_CONFIG} with the benchmark's overrides",
+                                  factory="load_config_file", arguments=repr(REACHER_CONFIG),
+                                  overrides=overrides)  # fmt: skip
         ours = attempt("ours", train_and_evaluate, text, every, steps, EVAL_EPISODES["reacher"],
                        seed, True)  # fmt: skip
-        ours["clock"] = {s: ours["clock"][s] for s, _ in ours.get("curve", [])}
         entries.append({**finish(ours, REACHER_TARGET), "seed": seed})
     times = [e.get("time_to_target_s") for e in entries]
     met = [t is not None and t <= REACHER_LIMIT_S for t in times]
