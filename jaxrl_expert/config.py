@@ -157,6 +157,7 @@ def base_config() -> ml_collections.ConfigDict:
     sac.train_freq = 1  # vectorized env steps between rounds of gradient steps
     sac.gradient_steps = 1  # gradient steps per round; -1: one per transition collected
     sac.learning_rate = 3e-4  # Adam step size of actor, critics and entropy coefficient
+    sac.lr_schedule = "constant"  # 'constant' or 'linear' (SB3 lin_: decays to 0 at the end)
     sac.ent_coef = _str_or_float("auto")  # 'auto' (learned, from 1), 'auto_<init>', or a float
     sac.target_entropy = _str_or_float("auto")  # 'auto': -dim(A); 'auto_<k>': -k dim(A)
     sac.target_update_interval = 1  # gradient steps between target-critic updates
@@ -569,6 +570,7 @@ def _validate_sac(check: _Checker, sac: ml_collections.ConfigDict) -> None:
     if sac.gradient_steps != -1:
         check.integer("sac.gradient_steps", 1)
     check.number("sac.learning_rate", 0, None, low_open=True)
+    check.choice("sac.lr_schedule", LR_SCHEDULES)
     if entropy_coefficient(sac.ent_coef) is None:
         check.fail(
             "sac.ent_coef", "'auto', 'auto_<initial value>' (e.g. 'auto_0.1') or a float > 0"

@@ -196,6 +196,7 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
     critics = QNetworks(tuple(sac.net_arch.qf), sac.activation, torso=policy.torso,
                         obs_ndim=len(env.observation_space.shape))  # fmt: skip
     optimizer = optax.adam(sac.learning_rate)  # actor, critics and coefficient alike (SB3)
+    steps_per_iteration = sac.train_freq * sac.n_envs
     learn_ent_coef, initial_ent_coef = config_lib.entropy_coefficient(sac.ent_coef)
     target_entropy = config_lib.target_entropy(sac.target_entropy, action_dim)
     n_gradient_steps = gradient_steps_per_iteration(config)
@@ -255,6 +256,18 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         raw = dist.sample(key)
         return dist.squash(raw), dist.log_prob(raw)
 
+    def lr_fraction(iteration: jax.Array) -> jax.Array:
+        """SB3's progress_remaining: 1 - env steps collected / total_timesteps."""
+        # float32: an int32 count times the steps per iteration overflows past 2**31 steps.
+        steps = (iteration + 1).astype(jnp.float32) * steps_per_iteration
+        return jnp.maximum(1.0 - steps / float(config.total_timesteps), 0.0)
+
+    def adam_step(params, grads, opt_state, fraction):
+        updates, opt_state = optimizer.update(grads, opt_state)
+        if sac.lr_schedule == "linear":  # Adam's step scaled: the learning rate, decayed
+            updates = jax.tree.map(lambda u: fraction * u, updates)
+        return optax.apply_updates(params, updates), opt_state
+
     def gradient_step(state: SACState, key: jax.Array) -> tuple[SACState, dict]:
         """SB3's update. Its entropy-coefficient step needs only the log-probabilities of
         the actor step's fresh actions (from the same, not yet updated actor), so it runs
@@ -264,6 +277,7 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         obs_rms = state.obs_rms
         obs = normalized(obs_rms, batch.obs)
         ent_coef = jnp.exp(state.log_ent_coef)  # this step's losses use the value before it moves
+        fraction = lr_fraction(state.iteration)
         # 1. The critics, toward the soft clipped double-Q target.
         next_action, next_log_prob = sampled_action(state.params, obs_rms, batch.next_obs, next_key)
         next_q = critics.apply(
@@ -275,8 +289,9 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         q_loss, grads = jax.value_and_grad(
             lambda p: critic_loss(critics.apply(p, obs, batch.action), target)
         )(state.critic_params)
-        updates, critic_opt_state = optimizer.update(grads, state.critic_opt_state)
-        critic_params = optax.apply_updates(state.critic_params, updates)
+        critic_params, critic_opt_state = adam_step(
+            state.critic_params, grads, state.critic_opt_state, fraction
+        )
 
         # 2. The actor, against the updated critics, on fresh actions.
         def policy_loss(params):
@@ -285,14 +300,14 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
             return actor_loss(q_values, log_prob, ent_coef), log_prob
 
         (pi_loss, log_prob), grads = jax.value_and_grad(policy_loss, has_aux=True)(state.params)
-        updates, actor_opt_state = optimizer.update(grads, state.actor_opt_state)
-        params = optax.apply_updates(state.params, updates)
+        params, actor_opt_state = adam_step(state.params, grads, state.actor_opt_state, fraction)
         # 3. The entropy coefficient, toward the target entropy.
         log_ent_coef, ent_coef_opt_state = state.log_ent_coef, state.ent_coef_opt_state
         if learn_ent_coef:
             grad = jax.grad(ent_coef_loss)(log_ent_coef, log_prob, target_entropy)
-            updates, ent_coef_opt_state = optimizer.update(grad, ent_coef_opt_state)
-            log_ent_coef = optax.apply_updates(log_ent_coef, updates)
+            log_ent_coef, ent_coef_opt_state = adam_step(
+                log_ent_coef, grad, ent_coef_opt_state, fraction
+            )
         # 4. The target critics follow every target_update_interval gradient steps.
         gradient_steps = state.gradient_steps + 1
         target_critic_params = jax.tree.map(

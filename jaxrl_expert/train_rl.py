@@ -252,7 +252,7 @@ def _check_resumable(config: ml_collections.ConfigDict, log_dir: str) -> None:
     saved, differing = _config_differences(config, log_dir)
     if differing is None:
         raise ValueError(f"cannot resume in {log_dir!r}: {path} is unreadable or not a config")
-    linear = config.algo == "ppo" and config.ppo.lr_schedule == "linear"
+    linear = config[config.algo].lr_schedule == "linear"
     if differing == ["total_timesteps"] and linear:
         raise ValueError(
             f"cannot extend the run in {log_dir!r} to total_timesteps={config.total_timesteps}: "

@@ -69,6 +69,35 @@ def test_entropy_coefficient_rises_below_the_target_entropy_and_falls_above(entr
     assert (new > log_ent_coef) == (moves == "up")
 
 
+def test_a_linear_schedule_scales_each_adam_step_by_the_budget_left():
+    """SB3's lin_: learning_rate * (1 - env steps collected / total_timesteps). The first
+    update comes at the fifth vectorized step of 2 envs (10 of 100 steps): 0.9 of constant's."""
+    config = load_config_file("sac_pendulum")
+    config_lib.apply_overrides(config, {"total_timesteps": 100, "sac": {
+        "n_envs": 2, "buffer_size": 100, "learning_starts": 8, "batch_size": 8,
+        "net_arch": {"pi": (8,), "qf": (8,)}}})  # fmt: skip
+    env, key = make_env(config), jax.random.PRNGKey(0)
+    after = {}
+    for schedule in ("constant", "linear"):
+        config.sac.lr_schedule = schedule
+        trainer = sac.make_train(config, env)
+        state = trainer.init(key)
+        train = compile_fast(trainer.train, state, np.int32(1))
+        after[schedule], metrics = train(state, np.int32(5))
+        assert float(metrics["updates"]) == 1  # one gradient step, at the fifth
+    before = trainer.init(key)
+    for field in ("critic_params", "log_ent_coef"):  # the actor's step sees updated critics
+        constant, linear = (
+            jax.tree.leaves(
+                jax.tree.map(np.subtract, getattr(after[s], field), getattr(before, field))
+            )
+            for s in ("constant", "linear")
+        )
+        for step, decayed in zip(constant, linear, strict=True):
+            assert np.any(step != 0)
+            np.testing.assert_allclose(decayed, 0.9 * step, rtol=1e-4, atol=1e-7)
+
+
 def test_polyak_moves_targets_tau_of_the_way():
     target, online = {"w": np.zeros(3, np.float32)}, {"w": np.array([1, 2, 4], np.float32)}
     np.testing.assert_allclose(sac.polyak(target, online, 0.25)["w"], [0.25, 0.5, 1.0])
@@ -104,6 +133,8 @@ def test_replay_buffer_wraps_around_and_samples_only_what_it_holds():
         ({"sac": {"target_entropy": "max"}}, "config.sac.target_entropy='max' is invalid"),
         ({"sac": {"use_sde": True}}, "config.sac.use_sde=True is invalid; must be False (SB3's"),
         ({"sac": {"gradient_steps": 0}}, "config.sac.gradient_steps=0 is invalid"),
+        ({"sac": {"lr_schedule": "linaer"}}, "config.sac.lr_schedule='linaer' is invalid; must be "
+         "one of ['constant', 'linear']; did you mean 'linear'?"),
         ({"algo": "sacc"},
          "config.algo='sacc' is invalid; must be one of ['ppo', 'sac']; did you mean 'sac'?"),
         ({"env_id": "CartPole-v1"}, "config.algo='sac' needs a Box action space; CartPole-v1"),
