@@ -25,6 +25,7 @@ from jaxrl_expert.trainer import (
     Trainer,
     episode_metrics,
     make_chunk,
+    progress_remaining,
     step_envs,
 )
 
@@ -76,11 +77,9 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
             return jnp.asarray(ppo.learning_rate, jnp.float32)
         # SB3: lr * progress_remaining, with progress measured after each rollout.
         iteration = count // updates_per_iteration + 1
-        # In float32: an int32 step count times the batch overflows past 2**31 timesteps
-        # (the product of two exact float32 integers rounds as its int32 value would).
-        steps = iteration.astype(jnp.float32) * steps_per_iteration(config)
-        remaining = 1.0 - steps / float(config.total_timesteps)
-        return ppo.learning_rate * jnp.maximum(remaining, 0.0)
+        return ppo.learning_rate * progress_remaining(
+            iteration, steps_per_iteration(config), config.total_timesteps
+        )
 
     adam = optax.adam(learning_rate, eps=1e-5)  # SB3's Adam epsilon
     if ppo.max_grad_norm is None:

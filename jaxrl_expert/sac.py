@@ -35,6 +35,7 @@ from jaxrl_expert.trainer import (
     Trainer,
     episode_metrics,
     make_chunk,
+    progress_remaining,
     step_envs,
 )
 
@@ -196,7 +197,6 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
     critics = QNetworks(tuple(sac.net_arch.qf), sac.activation, torso=policy.torso,
                         obs_ndim=len(env.observation_space.shape))  # fmt: skip
     optimizer = optax.adam(sac.learning_rate)  # actor, critics and coefficient alike (SB3)
-    steps_per_iteration = sac.train_freq * sac.n_envs
     learn_ent_coef, initial_ent_coef = config_lib.entropy_coefficient(sac.ent_coef)
     target_entropy = config_lib.target_entropy(sac.target_entropy, action_dim)
     n_gradient_steps = gradient_steps_per_iteration(config)
@@ -256,12 +256,6 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         raw = dist.sample(key)
         return dist.squash(raw), dist.log_prob(raw)
 
-    def lr_fraction(iteration: jax.Array) -> jax.Array:
-        """SB3's progress_remaining: 1 - env steps collected / total_timesteps."""
-        # float32: an int32 count times the steps per iteration overflows past 2**31 steps.
-        steps = (iteration + 1).astype(jnp.float32) * steps_per_iteration
-        return jnp.maximum(1.0 - steps / float(config.total_timesteps), 0.0)
-
     def adam_step(params, grads, opt_state, fraction):
         updates, opt_state = optimizer.update(grads, opt_state)
         if sac.lr_schedule == "linear":  # Adam's step scaled: the learning rate, decayed
@@ -277,7 +271,9 @@ def make_train(config: ml_collections.ConfigDict, env: Env) -> Trainer:
         obs_rms = state.obs_rms
         obs = normalized(obs_rms, batch.obs)
         ent_coef = jnp.exp(state.log_ent_coef)  # this step's losses use the value before it moves
-        fraction = lr_fraction(state.iteration)
+        fraction = progress_remaining(  # this iteration's env steps are collected
+            state.iteration + 1, steps_per_iteration(config), config.total_timesteps
+        )
         # 1. The critics, toward the soft clipped double-Q target.
         next_action, next_log_prob = sampled_action(state.params, obs_rms, batch.next_obs, next_key)
         next_q = critics.apply(

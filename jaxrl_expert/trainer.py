@@ -72,6 +72,17 @@ class Trainer(NamedTuple):
         return self._replace(init=lambda keys: add(self.init(keys[0])), train=train_one)
 
 
+def progress_remaining(
+    iterations_done: jax.Array, steps_per_iteration: int, total_timesteps: int
+) -> jax.Array:
+    """SB3's progress_remaining, 1 - env steps collected / total_timesteps (at least 0):
+    what a 'linear' lr_schedule multiplies the learning rate by."""
+    # In float32: an int32 iteration count times the batch overflows past 2**31 timesteps
+    # (the product of two exact float32 integers rounds as its int32 value would).
+    steps = iterations_done.astype(jnp.float32) * steps_per_iteration
+    return jnp.maximum(1.0 - steps / float(total_timesteps), 0.0)
+
+
 def all_finite(tree: Any) -> jax.Array:
     """True when every float in the pytree is finite."""
     leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
